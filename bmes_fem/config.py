@@ -1,0 +1,335 @@
+"""The case configuration: YAML validated into typed, unit-resolved objects (all SI inside).
+
+Every value may carry a unit (``"25 mmHg"``, ``"24 mm"``, ``"2.4 BW"``); a bare number is SI.
+Every key has a default taken from the literature (sources in README.md, "Parameters").
+Unknown keys, wrong dimensions and non-physical values raise :class:`ConfigError` naming the key.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from bmes_fem.errors import ConfigError
+from bmes_fem.units import PA_PER_MMHG, force_to_newton, format_si, to_si
+
+
+def _quantity(dimension: str) -> Any:
+    return Annotated[
+        float,
+        BeforeValidator(lambda value: to_si(value, dimension)),
+        PlainSerializer(lambda value: format_si(value, dimension), return_type=str),
+    ]
+
+
+Length = _quantity("length")
+Pressure = _quantity("pressure")
+Mass = _quantity("mass")
+Angle = _quantity("angle")
+Area = _quantity("area")
+Viscosity = _quantity("viscosity")
+RatePerPressure = _quantity("rate_per_pressure")
+ConductancePerArea = _quantity("conductance_per_area")
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+Positive = Annotated[float, Field(gt=0.0)]
+
+PositiveLength = Annotated[Length, Field(gt=0.0)]
+PositivePressure = Annotated[Pressure, Field(gt=0.0)]
+Vector3 = tuple[float, float, float]
+Point3 = tuple[Length, Length, Length]
+
+
+def _mmHg(value: float) -> float:
+    return value * PA_PER_MMHG
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FemoralHeadGeometry(_Section):
+    """Parametric proximal femoral epiphysis (frame: origin at head centre, x medial, y anterior, z superior)."""
+
+    kind: Literal["femoral_head"] = "femoral_head"
+    head_radius: PositiveLength = 0.024
+    neck_radius: PositiveLength = 0.016
+    neck_length: PositiveLength = 0.030
+    neck_shaft_angle: Angle = math.radians(130.0)
+    anteversion: Angle = math.radians(12.0)
+    articular_half_angle: Angle = math.radians(80.0)
+    cortical_thickness: PositiveLength = 0.0015
+    subchondral_thickness: PositiveLength = 0.0010
+
+    @model_validator(mode="after")
+    def _consistent(self) -> FemoralHeadGeometry:
+        if self.neck_radius >= self.head_radius:
+            raise ValueError(
+                f"geometry.neck_radius ({self.neck_radius * 1e3:g} mm) must be smaller than "
+                f"geometry.head_radius ({self.head_radius * 1e3:g} mm)"
+            )
+        for key in ("cortical_thickness", "subchondral_thickness"):
+            if getattr(self, key) >= 0.5 * self.neck_radius:
+                raise ValueError(f"geometry.{key} must be below half the neck radius")
+        return self
+
+
+class MeshSettings(_Section):
+    size: PositiveLength = 0.003
+    lesion_size: PositiveLength = 0.0015
+
+
+class Lesion(_Section):
+    """Ellipsoidal lesion: chi = (1 - tanh((r_e - 1) a_min / w)) / 2, r_e the ellipsoidal radius."""
+
+    name: str = "lesion"
+    centre: Point3 = (0.004, 0.004, 0.010)
+    semi_axes: tuple[PositiveLength, PositiveLength, PositiveLength] = (0.010, 0.008, 0.008)
+    rotation: tuple[Angle, Angle, Angle] = (0.0, 0.0, 0.0)
+    falloff_width: PositiveLength = 0.002
+
+
+class LesionEffects(_Section):
+    """Parameter values at chi = 1 (combined BMES set, parameters.md 3.4); blended by chi."""
+
+    filtration_factor: Positive = 3.0
+    reflection_coefficient: Fraction = 0.6
+    interstitial_oncotic_pressure: Pressure = _mmHg(12.0)
+    capillary_pressure: Pressure = _mmHg(50.0)
+    venous_pressure: Pressure = _mmHg(25.0)
+    venous_outflow_factor: Positive = 0.3
+    mobility_factor: Positive = 1.0
+    relative_mineralisation: Annotated[float, Field(gt=0.0, le=1.5)] = 0.85
+    bone_volume_fraction: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.28
+
+
+class Fluid(_Section):
+    """Healthy Starling exchange and venous drainage in trabecular marrow (parameters.md 0, 3.4)."""
+
+    target_pressure: PositivePressure = _mmHg(25.0)
+    capillary_pressure: PositivePressure = _mmHg(45.0)
+    plasma_oncotic_pressure: Pressure = _mmHg(25.0)
+    interstitial_oncotic_pressure: Pressure = _mmHg(8.0)
+    reflection_coefficient: Fraction = 0.85
+    capillary_filtration: Annotated[RatePerPressure, Field(gt=0.0)] = 1.0e-8
+    venous_pressure: Pressure = _mmHg(15.0)
+
+    def effective_capillary_pressure(self) -> float:
+        """p_eff = p_c - sigma_r (pi_c - pi_i) [Pa]: the Starling equilibrium pressure."""
+        return self.capillary_pressure - self.reflection_coefficient * (
+            self.plasma_oncotic_pressure - self.interstitial_oncotic_pressure
+        )
+
+    @model_validator(mode="after")
+    def _orderable(self) -> Fluid:
+        p_eff, p0, p_v = self.effective_capillary_pressure(), self.target_pressure, self.venous_pressure
+        if not p_v < p0:
+            raise ValueError(
+                f"fluid.venous_pressure = {p_v / PA_PER_MMHG:.4g} mmHg must be below "
+                f"fluid.target_pressure = {p0 / PA_PER_MMHG:.4g} mmHg (drainage needs p_v < p0)"
+            )
+        if not p0 < p_eff:
+            raise ValueError(
+                f"fluid.target_pressure = {p0 / PA_PER_MMHG:.4g} mmHg must be below the Starling "
+                f"equilibrium p_c - sigma_r (pi_c - pi_i) = {p_eff / PA_PER_MMHG:.4g} mmHg"
+            )
+        return self
+
+
+class _RegionBase(_Section):
+    poisson_ratio: Annotated[float, Field(gt=-1.0, lt=0.5)] = 0.3
+    permeability: Annotated[Area, Field(gt=0.0)] = 1.0e-16
+
+
+class Trabecular(_RegionBase):
+    """Trabecular bone: E = E_tissue m^gamma_m (BV/TV)^n (Hernandez 2001); marrow exchange inside."""
+
+    tissue_modulus: PositivePressure = 18.0e9
+    bone_volume_fraction: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.30
+    volume_fraction_exponent: Positive = 2.58
+    mineralisation_exponent: Positive = 2.74
+    biot_coefficient: Fraction = 0.95
+    permeability: Annotated[Area, Field(gt=0.0)] = 1.0e-15
+
+    def youngs_modulus(self, relative_mineralisation: float = 1.0, bone_volume_fraction: float | None = None) -> float:
+        """E = E_tissue m^gamma_m (BV/TV)^n [Pa]."""
+        bvtv = self.bone_volume_fraction if bone_volume_fraction is None else bone_volume_fraction
+        return (
+            self.tissue_modulus
+            * relative_mineralisation**self.mineralisation_exponent
+            * bvtv**self.volume_fraction_exponent
+        )
+
+
+class SolidRegion(_RegionBase):
+    """A region with a given drained Young's modulus and no marrow exchange."""
+
+    youngs_modulus: PositivePressure
+    biot_coefficient: Fraction
+
+
+class Tissue(_Section):
+    trabecular: Trabecular = Trabecular()
+    cortical: SolidRegion = SolidRegion(youngs_modulus=17.0e9, biot_coefficient=0.3)
+    subchondral_plate: SolidRegion = SolidRegion(youngs_modulus=2.0e9, biot_coefficient=0.5)
+    fluid_viscosity: Annotated[Viscosity, Field(gt=0.0)] = 1.0e-3
+
+
+class Drainage(_Section):
+    """Robin outflow -kappa grad p . n = h (p - p_b) on a named boundary (h = 0: no flux)."""
+
+    conductance: Annotated[ConductancePerArea, Field(ge=0.0)] = 0.0
+    pressure: Pressure = _mmHg(15.0)
+
+
+class Boundaries(_Section):
+    periosteal: Drainage = Drainage(conductance=1.0e-11)
+    cut: Drainage = Drainage()
+
+
+class JointLoad(_Section):
+    """Joint contact force F spread over a cosine cap around the point where F enters the head."""
+
+    body_mass: Annotated[Mass, Field(gt=0.0)] = 75.0
+    force: Annotated[float, Field(ge=0.0), PlainSerializer(lambda v: format_si(v, "force"), return_type=str)] = (
+        2.38 * 75.0 * 9.80665
+    )
+    direction: Vector3 = (-math.sin(math.radians(16.0)), 0.0, -math.cos(math.radians(16.0)))
+    contact_half_angle: Angle = math.radians(30.0)
+
+    @field_validator("force", mode="before")
+    @classmethod
+    def _force_in_newton(cls, value: object, info: ValidationInfo) -> float:
+        return force_to_newton(value, info.data.get("body_mass", 75.0))
+
+    @field_validator("direction")
+    @classmethod
+    def _unit_direction(cls, value: Vector3) -> Vector3:
+        norm = math.sqrt(sum(c * c for c in value))
+        if norm == 0.0:
+            raise ValueError("load.direction must be a non-zero vector")
+        return tuple(c / norm for c in value)
+
+    def force_vector_N(self) -> tuple[float, float, float]:
+        return tuple(self.force * c for c in self.direction)
+
+
+class Risk(_Section):
+    """R = max(eps_1 / eps_yt, -eps_3 / eps_yc) in trabecular bone (femoral neck, Morgan & Keaveny 2001)."""
+
+    tensile_yield_strain: Positive = 0.0061
+    compressive_yield_strain: Positive = 0.0085
+    critical_indices: tuple[Positive, ...] = (1.0, 0.5)
+    pressure_thresholds: tuple[Pressure, ...] = (_mmHg(30.0), _mmHg(40.0))
+
+
+class Solver(_Section):
+    """PETSc presets (see bmes_fem.solver); ``petsc_options`` override single options."""
+
+    preset: Literal["direct", "iterative"] = "direct"
+    petsc_options: dict[str, str | int | float | bool] = {}
+
+
+class Output(_Section):
+    results_dir: Path = Path("results")
+    figures: bool = True
+
+
+class Config(_Section):
+    case: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")] = "femoral_head_bmes"
+    geometry: FemoralHeadGeometry = FemoralHeadGeometry()
+    mesh: MeshSettings = MeshSettings()
+    lesions: tuple[Lesion, ...] = (Lesion(),)
+    lesion_effects: LesionEffects = LesionEffects()
+    fluid: Fluid = Fluid()
+    tissue: Tissue = Tissue()
+    boundaries: Boundaries = Boundaries()
+    load: JointLoad = JointLoad()
+    risk: Risk = Risk()
+    solver: Solver = Solver()
+    output: Output = Output()
+
+    @model_validator(mode="after")
+    def _lesion_pressures_orderable(self) -> Config:
+        effects = self.lesion_effects
+        if self.lesions and effects.venous_pressure >= effects.capillary_pressure:
+            raise ValueError(
+                f"lesion_effects.venous_pressure = {effects.venous_pressure / PA_PER_MMHG:.4g} mmHg must be "
+                f"below lesion_effects.capillary_pressure = {effects.capillary_pressure / PA_PER_MMHG:.4g} mmHg"
+            )
+        return self
+
+    @property
+    def case_dir(self) -> Path:
+        return self.output.results_dir / self.case
+
+    def to_yaml(self) -> str:
+        """The resolved configuration (every value in SI, units spelled out)."""
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+
+def _allowed_keys(model: type[BaseModel], location: tuple) -> list[str]:
+    """Field names of the section that holds the key at ``location`` (for unknown-key errors)."""
+    for part in location[:-1]:
+        if isinstance(part, int):
+            continue
+        annotation = model.model_fields[part].annotation
+        candidates = getattr(annotation, "__args__", (annotation,))
+        model = next(c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel))
+    return sorted(model.model_fields)
+
+
+def _describe(error: dict, source: str) -> str:
+    location = tuple(error["loc"])
+    key = ".".join(str(part) for part in location) or "(top level)"
+    if error["type"] == "extra_forbidden":
+        try:
+            allowed = ", ".join(_allowed_keys(Config, location))
+        except (KeyError, StopIteration):
+            allowed = "see README.md"
+        return f"{source}: unknown key '{key}' (allowed here: {allowed})"
+    message = re.sub(r"^(Value|Assertion) error, ", "", error["msg"])
+    value = error.get("input")
+    if not location or isinstance(value, (dict, list, tuple)):
+        return f"{source}: {message}" if message.startswith(key) else f"{source}: key '{key}': {message}"
+    return f"{source}: key '{key}' = {value!r}: {message}"
+
+
+def parse_config(data: dict | None, source: str = "<config>", **overrides: Any) -> Config:
+    """Validate a mapping (as read from YAML) into a :class:`Config`; ``overrides`` replace top-level keys."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping of keys at the top level, got {type(data).__name__}")
+    try:
+        return Config.model_validate({**data, **overrides})
+    except ValidationError as err:
+        errors = err.errors()
+        more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise ConfigError(_describe(errors[0], source) + more) from None
+
+
+def load_config(path: str | Path, **overrides: Any) -> Config:
+    """Read and validate a YAML case file; a missing file or bad key raises :class:`ConfigError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file '{path}' does not exist (expected a YAML case file, e.g. configs/femoral_head_bmes.yaml)")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ConfigError(f"config file '{path}' is not valid YAML: {err}".replace("\n", " ")) from None
+    return parse_config(data, str(path), **overrides)

@@ -1,0 +1,71 @@
+"""Physical units: parse config values such as ``"25 mmHg"`` or ``"2.4 BW"`` into SI floats.
+
+A bare number is taken as SI. Body weight ``BW`` is its own dimension; it becomes newtons
+only with a body mass (``force = n_BW * m_body * g``).
+"""
+
+from __future__ import annotations
+
+import pint
+
+UREG = pint.UnitRegistry()
+UREG.define("BW = [body_weight]")
+
+PA_PER_MMHG = float(UREG("1 mmHg").to("Pa").magnitude)  # 133.322387415 Pa
+STANDARD_GRAVITY_M_PER_S2 = 9.80665
+
+#: dimension name -> (SI unit written in the resolved config, an example for error messages)
+DIMENSIONS: dict[str, tuple[str, str]] = {
+    "length": ("m", "24 mm"),
+    "pressure": ("Pa", "25 mmHg"),
+    "force": ("N", "1750 N or 2.4 BW"),
+    "mass": ("kg", "75 kg"),
+    "angle": ("rad", "16 deg"),
+    "dimensionless": ("", "0.85"),
+    "area": ("m**2", "1e-15 m^2"),
+    "viscosity": ("Pa*s", "1 mPa*s"),
+    "rate_per_pressure": ("1/(Pa*s)", "1e-8 1/(Pa*s)"),
+    "conductance_per_area": ("m/(Pa*s)", "1e-11 m/(Pa*s)"),
+}
+
+
+def to_si(value: object, dimension: str) -> float:
+    """Return ``value`` in the SI unit of ``dimension``; raise ValueError saying what was expected."""
+    si_unit, example = DIMENSIONS[dimension]
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a {dimension} (expected e.g. '{example}')")
+    if isinstance(value, (int, float)):
+        return float(value)
+    if not isinstance(value, str):
+        raise ValueError(f"{value!r} is not a {dimension} (expected e.g. '{example}')")
+    try:
+        quantity = UREG.Quantity(value)
+    except (pint.errors.UndefinedUnitError, pint.errors.DefinitionSyntaxError, ValueError, TypeError) as err:
+        raise ValueError(f"'{value}' is not a quantity pint can read ({err}); expected e.g. '{example}'") from None
+    if not isinstance(quantity, UREG.Quantity):  # a bare number written as a string
+        return float(quantity)
+    try:
+        return float(quantity.to(si_unit or "dimensionless").magnitude)
+    except pint.errors.DimensionalityError:
+        raise ValueError(
+            f"'{value}' has dimension {quantity.dimensionality}, expected a {dimension} "
+            f"(e.g. '{example}')"
+        ) from None
+
+
+def force_to_newton(value: object, body_mass_kg: float) -> float:
+    """Force in N from ``"1750 N"``, ``"2.4 BW"`` (times ``body_mass_kg * g``) or a bare number (N)."""
+    if isinstance(value, str):
+        try:
+            quantity = UREG.Quantity(value)
+        except Exception:  # noqa: BLE001 - reported with the expected form below
+            quantity = None
+        if isinstance(quantity, UREG.Quantity) and quantity.check("[body_weight]"):
+            return float(quantity.to("BW").magnitude) * body_mass_kg * STANDARD_GRAVITY_M_PER_S2
+    return to_si(value, "force")
+
+
+def format_si(value: float, dimension: str) -> str:
+    """The resolved-config spelling of an SI value, e.g. ``3333.06 Pa``."""
+    unit = DIMENSIONS[dimension][0]
+    return f"{value:.10g} {unit}".strip() if unit else f"{value:.10g}"

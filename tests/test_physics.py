@@ -1,0 +1,142 @@
+"""Each term of the steady model against a closed-form solution (tolerances fail on a wrong term)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import ufl
+from dolfinx import default_scalar_type, fem
+from dolfinx import mesh as dmesh
+from mpi4py import MPI
+
+from bmes_fem import analytic
+from bmes_fem.config import parse_config
+from bmes_fem.forms import elasticity_forms, steady_pressure_forms
+from bmes_fem.geometry import sphere
+from bmes_fem.materials import build_tissue_fields, calibrate_venous_conductance
+from bmes_fem.solver import solve_linear
+from bmes_fem.units import PA_PER_MMHG
+from conftest import box_domain
+
+SPHERE = dict(radius=1.0, mobility=1.0, reaction=9.0, source_pressure=0.0, conductance=2.0, outside_pressure=1.0)
+SPHERE_MESH_SIZES = (0.4, 0.2, 0.1, 0.06)
+
+
+def _sphere_error(mesh_size: float) -> tuple[float, float]:
+    """Relative L2 error of the P1 leak/drainage solution in the unit ball, and h = (volume / cells)^(1/3)."""
+    domain = sphere(MPI.COMM_WORLD, radius_m=SPHERE["radius"], mesh_size_m=mesh_size)
+    mesh = domain.mesh
+    space = fem.functionspace(mesh, ("Lagrange", 1))
+    c = lambda value: fem.Constant(mesh, default_scalar_type(value))  # noqa: E731
+    dx = ufl.Measure("dx", domain=mesh)
+    ds = ufl.Measure("ds", domain=mesh, subdomain_data=domain.facet_tags)
+    # reaction beta = L + G_v split unevenly, so a swapped or dropped source term changes the answer
+    a, rhs = steady_pressure_forms(
+        ufl.TrialFunction(space),
+        ufl.TestFunction(space),
+        mobility=c(SPHERE["mobility"]),
+        filtration=c(6.0),
+        venous_conductance=c(3.0),
+        effective_capillary_pressure=c(0.5),
+        venous_pressure=c(-1.0),
+        drainage=[(c(SPHERE["conductance"]), c(SPHERE["outside_pressure"]), ds(domain.boundary_id("surface")))],
+        dx=dx,
+    )
+    p_h, _ = solve_linear(a, rhs, name="sphere", preset="direct")
+    exact_space = fem.functionspace(mesh, ("Lagrange", 3))
+    exact = fem.Function(exact_space)
+    exact.interpolate(lambda x: analytic.robin_sphere_pressure(np.linalg.norm(x, axis=0), **SPHERE))
+    comm = mesh.comm
+    error = np.sqrt(comm.allreduce(fem.assemble_scalar(fem.form((p_h - exact) ** 2 * dx)), op=MPI.SUM))
+    norm = np.sqrt(comm.allreduce(fem.assemble_scalar(fem.form(exact**2 * dx)), op=MPI.SUM))
+    volume = comm.allreduce(fem.assemble_scalar(fem.form(c(1.0) * dx)), op=MPI.SUM)
+    return error / norm, (volume / mesh.topology.index_map(3).size_global) ** (1.0 / 3.0)
+
+
+def test_sphere_source_terms_combine_to_the_closed_form_reaction():
+    # L p_eff + G_v p_v = 6 * 0.5 + 3 * (-1) = 0 = beta * p_s with beta = 9: the closed form's source
+    assert analytic.uniform_steady_pressure(6.0, 0.5, 3.0, -1.0) == pytest.approx(SPHERE["source_pressure"])
+
+
+@pytest.mark.slow
+def test_leak_drainage_sphere_matches_sinh_solution_at_second_order():
+    results = [_sphere_error(size) for size in SPHERE_MESH_SIZES]
+    errors, sizes = np.array([r[0] for r in results]), np.array([r[1] for r in results])
+    rate = analytic.observed_rate(sizes, errors)
+    print(f"sphere: h = {sizes}, relative L2 errors = {errors}, observed rate = {rate:.3f}")
+    assert errors[-1] < 5e-3
+    assert abs(rate - 2.0) < 0.3
+
+
+def test_free_expansion_gives_alpha_p_over_bulk_modulus():
+    """Uniform p, no traction, minimal supports: u = (alpha p / 3K) x exactly, so div u = alpha p / K."""
+    domain = box_domain(n=3)
+    mesh = domain.mesh
+    space = fem.functionspace(mesh, ("Lagrange", 2, (3,)))
+    E, nu, alpha, p = 1.0e9, 0.3, 0.95, 25.0 * PA_PER_MMHG
+    mu, lmbda = E / (2 * (1 + nu)), E * nu / ((1 + nu) * (1 - 2 * nu))
+    c = lambda value: fem.Constant(mesh, default_scalar_type(value))  # noqa: E731
+    a, rhs = elasticity_forms(
+        ufl.TrialFunction(space), ufl.TestFunction(space), mu=c(mu), lmbda=c(lmbda), biot_coefficient=c(alpha),
+        pressure=c(p), tractions=[], dx=ufl.Measure("dx", domain=mesh),
+    )
+    length = mesh.comm.allreduce(mesh.geometry.x[:, 0].max(), op=MPI.MAX)
+
+    def pin(point: tuple[float, float, float], components: tuple[int, ...]) -> list[fem.DirichletBC]:
+        at = lambda x: np.isclose(x[0], point[0]) & np.isclose(x[1], point[1]) & np.isclose(x[2], point[2])  # noqa: E731
+        mesh.topology.create_connectivity(0, 3)
+        vertices = dmesh.locate_entities(mesh, 0, at)
+        return [
+            fem.dirichletbc(default_scalar_type(0.0), fem.locate_dofs_topological(space.sub(i), 0, vertices), space.sub(i))
+            for i in components
+        ]
+
+    bcs = pin((0, 0, 0), (0, 1, 2)) + pin((length, 0, 0), (1, 2)) + pin((0, length, 0), (2,))
+    u, _ = solve_linear(a, rhs, name="free_expansion", preset="direct", bcs=bcs)
+    expected = analytic.free_expansion_volumetric_strain(alpha, p, E, nu)
+    dx = ufl.Measure("dx", domain=mesh)
+    misfit = mesh.comm.allreduce(fem.assemble_scalar(fem.form((ufl.div(u) - expected) ** 2 * dx)), op=MPI.SUM)
+    volume = length**3
+    assert np.sqrt(misfit / volume) / expected < 1e-8
+
+
+def _uniform_case(lesion_everywhere: bool):
+    lesion = [{"centre": ["10 mm"] * 3, "semi_axes": ["1 m"] * 3, "falloff_width": "1 mm"}]
+    return parse_config({"lesions": lesion if lesion_everywhere else [], "boundaries": {"periosteal": {"conductance": 0}}})
+
+
+@pytest.mark.parametrize(
+    ("lesion_everywhere", "expected_mmHg"),
+    [(False, 25.0), (True, None)],
+    ids=["healthy_calibration", "combined_bmes"],
+)
+def test_no_flux_pressure_is_the_uniform_starling_balance(lesion_everywhere, expected_mmHg):
+    """Healthy: p = target; lesion everywhere: p = (L p_eff + G_v p_v) / (L + G_v) with the chi = 1 values."""
+    config = _uniform_case(lesion_everywhere)
+    domain = box_domain(n=3)
+    space = fem.functionspace(domain.mesh, ("Lagrange", 1))
+    tissue = build_tissue_fields(domain, config, space)
+    if expected_mmHg is None:  # combined BMES set of parameters.md 3.4: 41.3 mmHg
+        fluid, effects = config.fluid, config.lesion_effects
+        p_eff = effects.capillary_pressure - effects.reflection_coefficient * (
+            fluid.plasma_oncotic_pressure - effects.interstitial_oncotic_pressure
+        )
+        expected_mmHg = analytic.uniform_steady_pressure(
+            fluid.capillary_filtration * effects.filtration_factor,
+            p_eff,
+            calibrate_venous_conductance(fluid) * effects.venous_outflow_factor,
+            effects.venous_pressure,
+        ) / PA_PER_MMHG
+        assert expected_mmHg == pytest.approx(41.3, abs=0.05)
+    a, rhs = steady_pressure_forms(
+        ufl.TrialFunction(space), ufl.TestFunction(space), mobility=tissue.mobility, filtration=tissue.filtration,
+        venous_conductance=tissue.venous_conductance, effective_capillary_pressure=tissue.effective_capillary_pressure,
+        venous_pressure=tissue.venous_pressure, drainage=[], dx=ufl.Measure("dx", domain=domain.mesh),
+    )
+    p, _ = solve_linear(a, rhs, name="uniform", preset="direct")
+    assert np.abs(p.x.array / PA_PER_MMHG - expected_mmHg).max() < 1e-6 * expected_mmHg
+
+
+def test_calibrated_venous_conductance_matches_parameter_notes():
+    """parameters.md 3.4: L = 1e-8, p_eff = 30.55 mmHg, p0 = 25, p_v = 15 mmHg give G_v = 5.55e-9 1/(Pa s)."""
+    assert calibrate_venous_conductance(parse_config({}).fluid) == pytest.approx(5.55e-9, rel=1e-3)
