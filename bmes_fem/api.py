@@ -14,10 +14,11 @@ import numpy as np
 from dolfinx import fem
 from mpi4py import MPI
 
-from bmes_fem.config import Config, load_config
+from bmes_fem.config import Config, MeshFile, load_config
+from bmes_fem.errors import ConfigError
 from bmes_fem.geometry import FemoralHeadShape, RefinementZone, femoral_head
 from bmes_fem.io import atomic_directory, write_json, write_text, write_vtu
-from bmes_fem.mesh import Domain
+from bmes_fem.mesh import Domain, read_gmsh_file
 from bmes_fem.post import cell_fields, mechanics_summary, pressure_summary
 from bmes_fem.problem import SteadySolution, solve_steady
 from bmes_fem.units import PA_PER_MMHG
@@ -49,18 +50,23 @@ class _StageTimer:
 
 
 def build_domain(config: Config, comm: MPI.Comm = MPI.COMM_WORLD) -> Domain:
-    """Mesh the configured geometry, finer (``mesh.lesion_size``) around every lesion."""
+    """Mesh the configured geometry, finer (``mesh.lesion_size``) around every lesion, or read a mesh file."""
     geometry = config.geometry
-    shape = FemoralHeadShape(
-        head_radius_m=geometry.head_radius,
-        neck_radius_m=geometry.neck_radius,
-        neck_length_m=geometry.neck_length,
-        neck_shaft_angle_deg=math.degrees(geometry.neck_shaft_angle),
-        anteversion_deg=math.degrees(geometry.anteversion),
-        articular_half_angle_deg=math.degrees(geometry.articular_half_angle),
-        cortical_thickness_m=geometry.cortical_thickness,
-        subchondral_thickness_m=geometry.subchondral_thickness,
-    )
+    if isinstance(geometry, MeshFile):
+        return read_gmsh_file(comm, geometry.path, scale_to_m=geometry.scale_to_m)
+    try:
+        shape = FemoralHeadShape(
+            head_radius_m=geometry.head_radius,
+            neck_radius_m=geometry.neck_radius,
+            neck_length_m=geometry.neck_length,
+            neck_shaft_angle_deg=math.degrees(geometry.neck_shaft_angle),
+            anteversion_deg=math.degrees(geometry.anteversion),
+            articular_half_angle_deg=math.degrees(geometry.articular_half_angle),
+            cortical_thickness_m=geometry.cortical_thickness,
+            subchondral_thickness_m=geometry.subchondral_thickness,
+        )
+    except ValueError as err:
+        raise ConfigError(f"geometry: {err}") from None
     zones = [
         RefinementZone(lesion.centre, max(lesion.semi_axes) + lesion.falloff_width, config.mesh.lesion_size)
         for lesion in config.lesions

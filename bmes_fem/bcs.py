@@ -14,6 +14,7 @@ from bmes_fem.errors import ConfigError
 from bmes_fem.mesh import Domain
 
 ARTICULAR, PERIOSTEAL, CUT = "articular", "periosteal", "cut"
+CONTACT_QUADRATURE_DEGREE = 6  # fixed, so the load vector integrates the same w as its normalisation
 
 
 def boundary_measure(domain: Domain) -> ufl.Measure:
@@ -53,7 +54,7 @@ def contact_traction(
     force = np.asarray(force_vector_N, dtype=float)
     magnitude = float(np.linalg.norm(force))
     direction = force / magnitude if magnitude > 0 else np.array([0.0, 0.0, -1.0])
-    ds = boundary_measure(domain)
+    ds = boundary_measure(domain)(metadata={"quadrature_degree": CONTACT_QUADRATURE_DEGREE})
     profile = contact_profile(
         ufl.SpatialCoordinate(domain.mesh), head_centre_m=head_centre_m, direction=direction, half_angle_rad=half_angle_rad
     )

@@ -88,6 +88,18 @@ class FemoralHeadGeometry(_Section):
         return self
 
 
+class MeshFile(_Section):
+    """A gmsh ``.msh`` file whose physical groups carry the region and boundary names."""
+
+    kind: Literal["gmsh_file"]
+    path: Path
+    unit: Literal["mm", "m"] = "mm"
+
+    @property
+    def scale_to_m(self) -> float:
+        return {"mm": 1e-3, "m": 1.0}[self.unit]
+
+
 class MeshSettings(_Section):
     size: PositiveLength = 0.003
     lesion_size: PositiveLength = 0.0015
@@ -210,6 +222,7 @@ class JointLoad(_Section):
     )
     direction: Vector3 = (-math.sin(math.radians(16.0)), 0.0, -math.cos(math.radians(16.0)))
     contact_half_angle: Angle = math.radians(30.0)
+    head_centre: Point3 = (0.0, 0.0, 0.0)
 
     @field_validator("force", mode="before")
     @classmethod
@@ -240,7 +253,7 @@ class Risk(_Section):
 class Solver(_Section):
     """PETSc presets (see bmes_fem.solver); ``petsc_options`` override single options."""
 
-    preset: Literal["direct", "iterative"] = "direct"
+    preset: Literal["direct", "iterative"] = "iterative"
     petsc_options: dict[str, str | int | float | bool] = {}
 
 
@@ -251,7 +264,7 @@ class Output(_Section):
 
 class Config(_Section):
     case: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")] = "femoral_head_bmes"
-    geometry: FemoralHeadGeometry = FemoralHeadGeometry()
+    geometry: Annotated[FemoralHeadGeometry | MeshFile, Field(discriminator="kind")] = FemoralHeadGeometry()
     mesh: MeshSettings = MeshSettings()
     lesions: tuple[Lesion, ...] = (Lesion(),)
     lesion_effects: LesionEffects = LesionEffects()
@@ -262,6 +275,13 @@ class Config(_Section):
     risk: Risk = Risk()
     solver: Solver = Solver()
     output: Output = Output()
+
+    @field_validator("geometry", mode="before")
+    @classmethod
+    def _femoral_head_by_default(cls, value: object) -> object:
+        if isinstance(value, dict) and "kind" not in value:
+            return {"kind": "femoral_head", **value}
+        return value
 
     @model_validator(mode="after")
     def _lesion_pressures_orderable(self) -> Config:
@@ -293,8 +313,11 @@ def _allowed_keys(model: type[BaseModel], location: tuple) -> list[str]:
     return sorted(model.model_fields)
 
 
+GEOMETRY_KINDS = ("femoral_head", "gmsh_file")
+
+
 def _describe(error: dict, source: str) -> str:
-    location = tuple(error["loc"])
+    location = tuple(part for i, part in enumerate(error["loc"]) if not (i == 1 and part in GEOMETRY_KINDS))
     key = ".".join(str(part) for part in location) or "(top level)"
     if error["type"] == "extra_forbidden":
         try:
@@ -304,8 +327,10 @@ def _describe(error: dict, source: str) -> str:
         return f"{source}: unknown key '{key}' (allowed here: {allowed})"
     message = re.sub(r"^(Value|Assertion) error, ", "", error["msg"])
     value = error.get("input")
-    if not location or isinstance(value, (dict, list, tuple)):
-        return f"{source}: {message}" if message.startswith(key) else f"{source}: key '{key}': {message}"
+    if not location or message.startswith(key):
+        return f"{source}: {message}"
+    if isinstance(value, (dict, list, tuple)):
+        return f"{source}: key '{key}': {message}"
     return f"{source}: key '{key}' = {value!r}: {message}"
 
 

@@ -72,7 +72,7 @@ def _vertex_values(function: fem.Function, n_owned_cells: int) -> tuple[np.ndarr
     """(local geometry node, value) pairs of a P1 function on the nodes of the owned cells."""
     mesh = function.function_space.mesh
     block = function.function_space.dofmap.index_map_bs
-    nodes = mesh.geometry.dofmap[:n_owned_cells].ravel()
+    nodes = mesh.geometry.dofmaps[0][:n_owned_cells].ravel()
     dofs = function.function_space.dofmap.list[:n_owned_cells].ravel()
     return nodes, function.x.array.reshape(-1, block)[dofs]
 
@@ -93,7 +93,7 @@ def write_vtu(
     comm = mesh.comm
     n_owned = mesh.topology.index_map(mesh.topology.dim).size_local
     node_ids = mesh.geometry.input_global_indices
-    cells_local = mesh.geometry.dofmap[:n_owned]
+    cells_local = mesh.geometry.dofmaps[0][:n_owned]
     local = {
         "cells": node_ids[cells_local],
         "cell_order": np.asarray(mesh.topology.original_cell_index[:n_owned], dtype=np.int64),

@@ -6,6 +6,7 @@ Coordinates are in metres. Names come from gmsh physical groups: 3D groups are r
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 import dolfinx_solver  # noqa: F401  (must precede any dolfinx import)
 import dolfinx
@@ -92,6 +93,21 @@ def domain_from_gmsh_model(comm: MPI.Comm, model, *, scale_to_m: float, source: 
         data = dolfinx.io.gmsh.model_to_mesh(model, comm, rank=0, gdim=3)
     except RuntimeError as err:  # raised on every rank (untagged or doubly tagged cells)
         raise MeshError(f"mesh {source}: {err}") from err
+    return _domain_from_mesh_data(data, scale_to_m=scale_to_m, source=source)
+
+
+def read_gmsh_file(comm: MPI.Comm, path: Path, *, scale_to_m: float) -> Domain:
+    """Read a gmsh ``.msh`` file whose physical groups name the regions (3D) and boundaries (2D)."""
+    if not path.is_file():
+        raise MeshError(f"mesh file '{path}' does not exist (expected a gmsh .msh file with physical groups)")
+    try:
+        data = dolfinx.io.gmsh.read_from_msh(str(path), comm, rank=0, gdim=3)
+    except Exception as err:  # gmsh raises bare Exception on unreadable files
+        raise MeshError(f"mesh file '{path}' could not be read as a gmsh mesh: {err}") from err
+    return _domain_from_mesh_data(data, scale_to_m=scale_to_m, source=str(path))
+
+
+def _domain_from_mesh_data(data: dolfinx.io.gmsh.MeshData, *, scale_to_m: float, source: str) -> Domain:
     mesh = data.mesh
     mesh.geometry.x[:] *= scale_to_m
     check_cell_volumes(mesh, source)
@@ -99,9 +115,8 @@ def domain_from_gmsh_model(comm: MPI.Comm, model, *, scale_to_m: float, source: 
     groups = data.physical_groups
     regions = {name: group.tag for name, group in groups.items() if group.dim == tdim}
     boundaries = {name: group.tag for name, group in groups.items() if group.dim == tdim - 1}
-    cell_tags = data.cell_tags
     facet_tags = data.facet_tags
     if facet_tags is None:
         empty = np.empty(0, dtype=np.int32)
         facet_tags = dolfinx.mesh.meshtags(mesh, tdim - 1, empty, empty)
-    return Domain(mesh, cell_tags, facet_tags, regions, boundaries, source)
+    return Domain(mesh, data.cell_tags, facet_tags, regions, boundaries, source)

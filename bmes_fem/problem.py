@@ -11,10 +11,10 @@ from dataclasses import dataclass
 import ufl
 from dolfinx import fem
 
-from bmes_fem.bcs import cell_measure, clamped, contact_traction, drainage_terms
+from bmes_fem.bcs import ARTICULAR, CUT, cell_measure, clamped, contact_traction, drainage_terms
 from bmes_fem.config import Config
 from bmes_fem.forms import elasticity_forms, steady_pressure_forms
-from bmes_fem.materials import TissueFields, build_tissue_fields
+from bmes_fem.materials import TRABECULAR, TissueFields, build_tissue_fields
 from bmes_fem.mesh import Domain
 from bmes_fem.solver import SolveStats, rigid_body_modes, solve_linear
 
@@ -32,6 +32,7 @@ class SteadySolution:
 
 def solve_steady(domain: Domain, config: Config) -> SteadySolution:
     """Solve the steady fluid balance, then elasticity loaded by alpha p and the joint contact traction."""
+    domain.require(regions=[TRABECULAR], boundaries=[ARTICULAR, CUT])
     mesh = domain.mesh
     pressure_space = fem.functionspace(mesh, ("Lagrange", 1))
     displacement_space = fem.functionspace(mesh, ("Lagrange", 2, (mesh.geometry.dim,)))
@@ -54,7 +55,10 @@ def solve_steady(domain: Domain, config: Config) -> SteadySolution:
     pressure.name = "p"
 
     traction, ds_articular = contact_traction(
-        domain, force_vector_N=config.load.force_vector_N(), half_angle_rad=config.load.contact_half_angle
+        domain,
+        force_vector_N=config.load.force_vector_N(),
+        half_angle_rad=config.load.contact_half_angle,
+        head_centre_m=config.load.head_centre,
     )
     mu, lmbda = tissue.lame_parameters()
     a_u, l_u = elasticity_forms(

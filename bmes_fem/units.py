@@ -66,6 +66,6 @@ def force_to_newton(value: object, body_mass_kg: float) -> float:
 
 
 def format_si(value: float, dimension: str) -> str:
-    """The resolved-config spelling of an SI value, e.g. ``3333.06 Pa``."""
+    """The resolved-config spelling of an SI value, e.g. ``3333.0596853750003 Pa`` (round-trips exactly)."""
     unit = DIMENSIONS[dimension][0]
-    return f"{value:.10g} {unit}".strip() if unit else f"{value:.10g}"
+    return f"{float(value)!r} {unit}".strip()

@@ -68,6 +68,7 @@ def test_leak_drainage_sphere_matches_sinh_solution_at_second_order():
     assert abs(rate - 2.0) < 0.3
 
 
+@pytest.mark.mpi
 def test_free_expansion_gives_alpha_p_over_bulk_modulus():
     """Uniform p, no traction, minimal supports: u = (alpha p / 3K) x exactly, so div u = alpha p / K."""
     domain = box_domain(n=3)
@@ -105,6 +106,7 @@ def _uniform_case(lesion_everywhere: bool):
     return parse_config({"lesions": lesion if lesion_everywhere else [], "boundaries": {"periosteal": {"conductance": 0}}})
 
 
+@pytest.mark.mpi
 @pytest.mark.parametrize(
     ("lesion_everywhere", "expected_mmHg"),
     [(False, 25.0), (True, None)],

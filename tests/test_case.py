@@ -1,0 +1,97 @@
+"""End-to-end steady cases through run_case / solve_steady on the parametric femoral head."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import ufl
+from dolfinx import fem, la
+from mpi4py import MPI
+
+from bmes_fem.api import CUTAWAY_FIGURE, FIELDS_FILE, RESOLVED_CONFIG_FILE, SUMMARY_FILE, build_domain, run_case
+from bmes_fem.bcs import contact_traction
+from bmes_fem.config import load_config, parse_config
+from bmes_fem.problem import solve_steady
+from bmes_fem.units import PA_PER_MMHG
+
+COARSE_MESH = {"size": "6 mm", "lesion_size": "3 mm"}
+
+
+@pytest.fixture(scope="module")
+def coarse_result(tmp_path_factory):
+    results = tmp_path_factory.mktemp("results")
+    config = load_config("configs/femoral_head_coarse.yaml", output={"results_dir": str(results)})
+    return run_case(config)
+
+
+def test_case_folder_holds_every_output_and_nothing_partial(coarse_result):
+    folder = coarse_result.case_dir
+    for name in (RESOLVED_CONFIG_FILE, SUMMARY_FILE, FIELDS_FILE, CUTAWAY_FIGURE):
+        assert (folder / name).stat().st_size > 0, name
+    assert [p.name for p in folder.parent.iterdir()] == [folder.name]
+    assert json.loads((folder / SUMMARY_FILE).read_text())["pressure"] == coarse_result.summary["pressure"]
+
+
+def test_resolved_config_reloads_to_the_same_config(coarse_result):
+    assert load_config(coarse_result.case_dir / RESOLVED_CONFIG_FILE) == coarse_result.config
+
+
+def test_vtu_holds_pressure_in_mmHg_and_the_cell_fields(coarse_result):
+    import pyvista
+
+    grid = pyvista.read(coarse_result.case_dir / FIELDS_FILE)
+    mesh_summary = coarse_result.summary["mesh"]
+    assert (grid.n_points, grid.n_cells) == (mesh_summary["vertices"], mesh_summary["cells"])
+    assert grid.point_data["p_mmHg"].max() == pytest.approx(coarse_result.summary["pressure"]["p_max_mmHg"], rel=1e-12)
+    for name in ("u_m", "chi", "region", "eps1", "eps2", "eps3", "R"):
+        assert name in grid.array_names
+    trabecular = grid.cell_data["region"] == 1
+    assert np.isfinite(grid.cell_data["R"][trabecular]).all() and np.isnan(grid.cell_data["R"][~trabecular]).all()
+
+
+@pytest.mark.mpi
+def test_contact_traction_resultant_equals_the_configured_force():
+    """The assembled traction load vector, dotted with each rigid translation, gives F to 1e-6."""
+    config = parse_config({"mesh": COARSE_MESH, "load": {"force": "2.38 BW", "direction": [-0.3, 0.2, -0.9]}})
+    domain = build_domain(config)
+    space = fem.functionspace(domain.mesh, ("Lagrange", 2, (3,)))
+    traction, ds = contact_traction(
+        domain, force_vector_N=config.load.force_vector_N(), half_angle_rad=config.load.contact_half_angle
+    )
+    load = fem.assemble_vector(fem.form(ufl.dot(traction, ufl.TestFunction(space)) * ds))
+    load.scatter_reverse(la.InsertMode.add)
+    owned = load.index_map.size_local * 3
+    resultant = np.array([MPI.COMM_WORLD.allreduce(load.array[:owned][i::3].sum(), op=MPI.SUM) for i in range(3)])
+    expected = np.array(config.load.force_vector_N())
+    assert np.linalg.norm(expected) == pytest.approx(2.38 * 75 * 9.80665)
+    assert np.linalg.norm(resultant - expected) < 1e-6 * np.linalg.norm(expected)
+
+
+@pytest.mark.mpi
+def test_healthy_config_sits_at_the_calibration_target_everywhere():
+    config = load_config("configs/femoral_head_healthy.yaml", mesh=COARSE_MESH)
+    solution = solve_steady(build_domain(config), config)
+    p_mmHg = solution.pressure.x.array / PA_PER_MMHG
+    assert np.abs(p_mmHg - config.fluid.target_pressure / PA_PER_MMHG).max() < 0.1
+
+
+@pytest.mark.slow
+def test_default_bmes_case_raises_lesion_pressure_above_healthy(tmp_path):
+    """The shipped default config: lesion peak above 30 mmHg, healthy trabecular mean within 20-30 mmHg."""
+    config = load_config("configs/femoral_head_bmes.yaml", output={"results_dir": str(tmp_path), "figures": False})
+    pressure = run_case(config).summary["pressure"]
+    print(json.dumps(pressure, indent=1))
+    assert pressure["p_lesion_peak_mmHg"] > 30.0
+    assert 20.0 <= pressure["p_healthy_trabecular_mean_mmHg"] <= 30.0
+
+
+def test_direct_and_iterative_presets_agree():
+    summaries = {}
+    for preset in ("direct", "iterative"):
+        config = parse_config({"mesh": COARSE_MESH, "solver": {"preset": preset}})
+        solution = solve_steady(build_domain(config), config)
+        summaries[preset] = (solution.pressure.x.array.copy(), solution.displacement.x.array.copy())
+    for direct, iterative in zip(summaries["direct"], summaries["iterative"]):
+        assert np.linalg.norm(iterative - direct) < 1e-6 * np.linalg.norm(direct)

@@ -1,0 +1,117 @@
+"""The ``bmes`` command: bad input gives a one-line error naming it, exit != 0, nothing in results/;
+``mpirun -n 2 bmes run`` gives the serial summary."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+BIN = Path(sys.executable).parent
+COARSE = yaml.safe_load(Path("configs/femoral_head_coarse.yaml").read_text())
+
+
+def _bmes(*args: str, mpi_ranks: int = 1) -> subprocess.CompletedProcess:
+    command = [str(BIN / "bmes"), *args]
+    if mpi_ranks > 1:
+        command = [str(BIN / "mpirun"), "-n", str(mpi_ranks), *command]
+    return subprocess.run(command, capture_output=True, text=True, timeout=600)
+
+
+def _write_config(folder: Path, data: dict) -> Path:
+    path = folder / "case.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def _sphere_msh_without_articular(path: Path) -> Path:
+    import gmsh
+
+    gmsh.initialize(readConfigFiles=False)
+    try:
+        gmsh.option.setNumber("General.Terminal", 0)
+        ball = gmsh.model.occ.addSphere(0, 0, 0, 20.0)
+        gmsh.model.occ.synchronize()
+        gmsh.model.addPhysicalGroup(3, [ball], 1, "trabecular")
+        surfaces = [tag for _, tag in gmsh.model.getBoundary([(3, ball)], oriented=False)]
+        gmsh.model.addPhysicalGroup(2, surfaces, 2, "cut")
+        gmsh.option.setNumber("Mesh.MeshSizeMax", 8.0)
+        gmsh.model.mesh.generate(3)
+        gmsh.write(str(path))
+    finally:
+        gmsh.finalize()
+    return path
+
+
+BAD_INPUTS = {
+    "unknown_key": ({"fluid": {"target_presure": "25 mmHg"}}, ["fluid.target_presure", "unknown key", "target_pressure"]),
+    "pressure_in_kg": ({"fluid": {"target_pressure": "25 kg"}}, ["fluid.target_pressure", "25 kg", "pressure"]),
+    "venous_above_target": ({"fluid": {"venous_pressure": "28 mmHg"}}, ["fluid.venous_pressure", "28 mmHg", "target_pressure"]),
+    "negative_permeability": (
+        {"tissue": {"trabecular": {"permeability": "-1e-15 m^2"}}},
+        ["tissue.trabecular.permeability", "greater than 0"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_config_is_a_one_line_error_naming_the_key(tmp_path, case):
+    data, expected = BAD_INPUTS[case]
+    results = tmp_path / "results"
+    run = _bmes("run", str(_write_config(tmp_path, data)), "--results-dir", str(results))
+    assert run.returncode != 0
+    message = run.stderr.strip()
+    assert len(message.splitlines()) == 1, message
+    for fragment in expected:
+        assert fragment in message
+    assert not results.exists()
+
+
+def test_missing_config_file_is_named(tmp_path):
+    run = _bmes("run", str(tmp_path / "nowhere.yaml"), "--results-dir", str(tmp_path / "results"))
+    assert run.returncode != 0
+    assert "nowhere.yaml" in run.stderr and "does not exist" in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "results").exists()
+
+
+def test_mesh_without_a_required_physical_group_is_named(tmp_path):
+    msh = _sphere_msh_without_articular(tmp_path / "ball.msh")
+    config = _write_config(tmp_path, {"geometry": {"kind": "gmsh_file", "path": str(msh), "unit": "mm"}, "lesions": []})
+    run = _bmes("run", str(config), "--results-dir", str(tmp_path / "results"))
+    assert run.returncode != 0
+    assert "ball.msh" in run.stderr and "'articular'" in run.stderr and "cut" in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "results").exists()
+
+
+def _scalars(summary: dict) -> dict[str, float]:
+    return {
+        f"{section}.{key}": value
+        for section in ("mesh", "pressure", "mechanics")
+        for key, value in summary[section].items()
+        if isinstance(value, (int, float))
+    }
+
+
+@pytest.mark.slow
+def test_two_mpi_ranks_give_the_serial_summary(tmp_path):
+    if shutil.which(str(BIN / "mpirun")) is None:
+        pytest.fail("mpirun from the mpich wheel is missing from the virtualenv")
+    config = _write_config(tmp_path, {**COARSE, "output": {"figures": False}})
+    summaries = {}
+    for ranks in (1, 2):
+        results = tmp_path / f"results_{ranks}"
+        run = _bmes("run", str(config), "--results-dir", str(results), mpi_ranks=ranks)
+        assert run.returncode == 0, run.stderr
+        summaries[ranks] = json.loads((results / COARSE["case"] / "summary.json").read_text())
+    assert summaries[2]["mpi_ranks"] == 2
+    serial, parallel = _scalars(summaries[1]), _scalars(summaries[2])
+    assert serial.keys() == parallel.keys() and len(serial) > 15
+    for key, value in serial.items():
+        assert parallel[key] == pytest.approx(value, rel=1e-6, abs=1e-12), key
