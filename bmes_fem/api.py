@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -10,23 +9,19 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Iterator
 
-import numpy as np
 from dolfinx import fem
 from mpi4py import MPI
 
-from bmes_fem.config import Config, MeshFile, load_config
-from bmes_fem.errors import ConfigError
-from bmes_fem.geometry import FemoralHeadShape, RefinementZone, femoral_head
-from bmes_fem.io import atomic_directory, write_json, write_text, write_vtu
-from bmes_fem.mesh import Domain, read_gmsh_file
+from bmes_fem.config import Config, load_config
+from bmes_fem.domain import build_domain
+from bmes_fem.io import FIELDS_FILE, atomic_directory, write_json, write_text, write_vtu
 from bmes_fem.post import cell_fields, mechanics_summary, pressure_summary
 from bmes_fem.problem import SteadySolution, solve_steady
+from bmes_fem.report import write_figures
 from bmes_fem.units import PA_PER_MMHG
 
-FIELDS_FILE = "fields.vtu"
 SUMMARY_FILE = "summary.json"
 RESOLVED_CONFIG_FILE = "config.resolved.yaml"
-CUTAWAY_FIGURE = Path("figures") / "pressure_cutaway.png"
 
 
 @dataclass
@@ -47,31 +42,6 @@ class _StageTimer:
         start = time.perf_counter()
         yield
         self.wall_time_s[stage] = comm.allreduce(time.perf_counter() - start, op=MPI.MAX)
-
-
-def build_domain(config: Config, comm: MPI.Comm = MPI.COMM_WORLD) -> Domain:
-    """Mesh the configured geometry, finer (``mesh.lesion_size``) around every lesion, or read a mesh file."""
-    geometry = config.geometry
-    if isinstance(geometry, MeshFile):
-        return read_gmsh_file(comm, geometry.path, scale_to_m=geometry.scale_to_m)
-    try:
-        shape = FemoralHeadShape(
-            head_radius_m=geometry.head_radius,
-            neck_radius_m=geometry.neck_radius,
-            neck_length_m=geometry.neck_length,
-            neck_shaft_angle_deg=math.degrees(geometry.neck_shaft_angle),
-            anteversion_deg=math.degrees(geometry.anteversion),
-            articular_half_angle_deg=math.degrees(geometry.articular_half_angle),
-            cortical_thickness_m=geometry.cortical_thickness,
-            subchondral_thickness_m=geometry.subchondral_thickness,
-        )
-    except ValueError as err:
-        raise ConfigError(f"geometry: {err}") from None
-    zones = [
-        RefinementZone(lesion.centre, max(lesion.semi_axes) + lesion.falloff_width, config.mesh.lesion_size)
-        for lesion in config.lesions
-    ]
-    return femoral_head(comm, shape, mesh_size_m=config.mesh.size, refinement=zones)
 
 
 def _mesh_summary(solution: SteadySolution) -> dict[str, int]:
@@ -106,15 +76,7 @@ def _write_case(folder: Path, config: Config, solution: SteadySolution, cells, s
         )
     if config.output.figures:
         with timer("render", comm):
-            if comm.rank == 0:
-                from bmes_fem.render import render_pressure_cutaway
-
-                (folder / CUTAWAY_FIGURE.parent).mkdir()
-                centre = config.lesions[0].centre if config.lesions else (0.0, 0.0, 0.0)
-                render_pressure_cutaway(
-                    folder / FIELDS_FILE, folder / CUTAWAY_FIGURE, plane_origin_m=centre, plane_normal=(0.0, 1.0, 0.0),
-                    title=config.case,
-                )
+            write_figures(folder, config, comm)
     summary["wall_time_s"] = dict(timer.wall_time_s)
     write_json(folder / SUMMARY_FILE, summary, comm)
 

@@ -15,8 +15,6 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import (
     BaseModel,
-    BeforeValidator,
-    ConfigDict,
     Field,
     PlainSerializer,
     ValidationError,
@@ -25,87 +23,34 @@ from pydantic import (
     model_validator,
 )
 
+from bmes_fem.config_geometry import (
+    GEOMETRY_KINDS,
+    Geometry,
+    MeshSettings,
+    default_geometry,
+)
 from bmes_fem.errors import ConfigError
-from bmes_fem.units import PA_PER_MMHG, force_to_newton, format_si, to_si
+from bmes_fem.schema import (
+    Angle,
+    Area,
+    ConductancePerArea,
+    Fraction,
+    Mass,
+    Point3,
+    Positive,
+    PositiveLength,
+    PositivePressure,
+    Pressure,
+    RatePerPressure,
+    Section,
+    Vector3,
+    Viscosity,
+    mmHg,
+)
+from bmes_fem.units import PA_PER_MMHG, force_to_newton, format_si
 
 
-def _quantity(dimension: str) -> Any:
-    return Annotated[
-        float,
-        BeforeValidator(lambda value: to_si(value, dimension)),
-        PlainSerializer(lambda value: format_si(value, dimension), return_type=str),
-    ]
-
-
-Length = _quantity("length")
-Pressure = _quantity("pressure")
-Mass = _quantity("mass")
-Angle = _quantity("angle")
-Area = _quantity("area")
-Viscosity = _quantity("viscosity")
-RatePerPressure = _quantity("rate_per_pressure")
-ConductancePerArea = _quantity("conductance_per_area")
-Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
-Positive = Annotated[float, Field(gt=0.0)]
-
-PositiveLength = Annotated[Length, Field(gt=0.0)]
-PositivePressure = Annotated[Pressure, Field(gt=0.0)]
-Vector3 = tuple[float, float, float]
-Point3 = tuple[Length, Length, Length]
-
-
-def _mmHg(value: float) -> float:
-    return value * PA_PER_MMHG
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class FemoralHeadGeometry(_Section):
-    """Parametric proximal femoral epiphysis (frame: origin at head centre, x medial, y anterior, z superior)."""
-
-    kind: Literal["femoral_head"] = "femoral_head"
-    head_radius: PositiveLength = 0.024
-    neck_radius: PositiveLength = 0.016
-    neck_length: PositiveLength = 0.030
-    neck_shaft_angle: Angle = math.radians(130.0)
-    anteversion: Angle = math.radians(12.0)
-    articular_half_angle: Angle = math.radians(80.0)
-    cortical_thickness: PositiveLength = 0.0015
-    subchondral_thickness: PositiveLength = 0.0010
-
-    @model_validator(mode="after")
-    def _consistent(self) -> FemoralHeadGeometry:
-        if self.neck_radius >= self.head_radius:
-            raise ValueError(
-                f"geometry.neck_radius ({self.neck_radius * 1e3:g} mm) must be smaller than "
-                f"geometry.head_radius ({self.head_radius * 1e3:g} mm)"
-            )
-        for key in ("cortical_thickness", "subchondral_thickness"):
-            if getattr(self, key) >= 0.5 * self.neck_radius:
-                raise ValueError(f"geometry.{key} must be below half the neck radius")
-        return self
-
-
-class MeshFile(_Section):
-    """A gmsh ``.msh`` file whose physical groups carry the region and boundary names."""
-
-    kind: Literal["gmsh_file"]
-    path: Path
-    unit: Literal["mm", "m"] = "mm"
-
-    @property
-    def scale_to_m(self) -> float:
-        return {"mm": 1e-3, "m": 1.0}[self.unit]
-
-
-class MeshSettings(_Section):
-    size: PositiveLength = 0.003
-    lesion_size: PositiveLength = 0.0015
-
-
-class Lesion(_Section):
+class Lesion(Section):
     """Ellipsoidal lesion: chi = (1 - tanh((r_e - 1) a_min / w)) / 2, r_e the ellipsoidal radius."""
 
     name: str = "lesion"
@@ -115,30 +60,30 @@ class Lesion(_Section):
     falloff_width: PositiveLength = 0.002
 
 
-class LesionEffects(_Section):
+class LesionEffects(Section):
     """Parameter values at chi = 1 (combined BMES set, parameters.md 3.4); blended by chi."""
 
     filtration_factor: Positive = 3.0
     reflection_coefficient: Fraction = 0.6
-    interstitial_oncotic_pressure: Pressure = _mmHg(12.0)
-    capillary_pressure: Pressure = _mmHg(50.0)
-    venous_pressure: Pressure = _mmHg(25.0)
+    interstitial_oncotic_pressure: Pressure = mmHg(12.0)
+    capillary_pressure: Pressure = mmHg(50.0)
+    venous_pressure: Pressure = mmHg(25.0)
     venous_outflow_factor: Positive = 0.3
     mobility_factor: Positive = 1.0
     relative_mineralisation: Annotated[float, Field(gt=0.0, le=1.5)] = 0.85
     bone_volume_fraction: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.28
 
 
-class Fluid(_Section):
+class Fluid(Section):
     """Healthy Starling exchange and venous drainage in trabecular marrow (parameters.md 0, 3.4)."""
 
-    target_pressure: PositivePressure = _mmHg(25.0)
-    capillary_pressure: PositivePressure = _mmHg(45.0)
-    plasma_oncotic_pressure: Pressure = _mmHg(25.0)
-    interstitial_oncotic_pressure: Pressure = _mmHg(8.0)
+    target_pressure: PositivePressure = mmHg(25.0)
+    capillary_pressure: PositivePressure = mmHg(45.0)
+    plasma_oncotic_pressure: Pressure = mmHg(25.0)
+    interstitial_oncotic_pressure: Pressure = mmHg(8.0)
     reflection_coefficient: Fraction = 0.85
     capillary_filtration: Annotated[RatePerPressure, Field(gt=0.0)] = 1.0e-8
-    venous_pressure: Pressure = _mmHg(15.0)
+    venous_pressure: Pressure = mmHg(15.0)
 
     def effective_capillary_pressure(self) -> float:
         """p_eff = p_c - sigma_r (pi_c - pi_i) [Pa]: the Starling equilibrium pressure."""
@@ -162,7 +107,7 @@ class Fluid(_Section):
         return self
 
 
-class _RegionBase(_Section):
+class _RegionBase(Section):
     poisson_ratio: Annotated[float, Field(gt=-1.0, lt=0.5)] = 0.3
     permeability: Annotated[Area, Field(gt=0.0)] = 1.0e-16
 
@@ -194,26 +139,26 @@ class SolidRegion(_RegionBase):
     biot_coefficient: Fraction
 
 
-class Tissue(_Section):
+class Tissue(Section):
     trabecular: Trabecular = Trabecular()
     cortical: SolidRegion = SolidRegion(youngs_modulus=17.0e9, biot_coefficient=0.3)
     subchondral_plate: SolidRegion = SolidRegion(youngs_modulus=2.0e9, biot_coefficient=0.5)
     fluid_viscosity: Annotated[Viscosity, Field(gt=0.0)] = 1.0e-3
 
 
-class Drainage(_Section):
+class Drainage(Section):
     """Robin outflow -kappa grad p . n = h (p - p_b) on a named boundary (h = 0: no flux)."""
 
     conductance: Annotated[ConductancePerArea, Field(ge=0.0)] = 0.0
-    pressure: Pressure = _mmHg(15.0)
+    pressure: Pressure = mmHg(15.0)
 
 
-class Boundaries(_Section):
+class Boundaries(Section):
     periosteal: Drainage = Drainage(conductance=1.0e-11)
     cut: Drainage = Drainage()
 
 
-class JointLoad(_Section):
+class JointLoad(Section):
     """Joint contact force F spread over a cosine cap around the point where F enters the head."""
 
     body_mass: Annotated[Mass, Field(gt=0.0)] = 75.0
@@ -241,30 +186,30 @@ class JointLoad(_Section):
         return tuple(self.force * c for c in self.direction)
 
 
-class Risk(_Section):
+class Risk(Section):
     """R = max(eps_1 / eps_yt, -eps_3 / eps_yc) in trabecular bone (femoral neck, Morgan & Keaveny 2001)."""
 
     tensile_yield_strain: Positive = 0.0061
     compressive_yield_strain: Positive = 0.0085
     critical_indices: tuple[Positive, ...] = (1.0, 0.5)
-    pressure_thresholds: tuple[Pressure, ...] = (_mmHg(30.0), _mmHg(40.0))
+    pressure_thresholds: tuple[Pressure, ...] = (mmHg(30.0), mmHg(40.0))
 
 
-class Solver(_Section):
+class Solver(Section):
     """PETSc presets (see bmes_fem.solver); ``petsc_options`` override single options."""
 
     preset: Literal["direct", "iterative"] = "iterative"
     petsc_options: dict[str, str | int | float | bool] = {}
 
 
-class Output(_Section):
+class Output(Section):
     results_dir: Path = Path("results")
     figures: bool = True
 
 
-class Config(_Section):
+class Config(Section):
     case: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")] = "femoral_head_bmes"
-    geometry: Annotated[FemoralHeadGeometry | MeshFile, Field(discriminator="kind")] = FemoralHeadGeometry()
+    geometry: Geometry = default_geometry()
     mesh: MeshSettings = MeshSettings()
     lesions: tuple[Lesion, ...] = (Lesion(),)
     lesion_effects: LesionEffects = LesionEffects()
@@ -278,9 +223,9 @@ class Config(_Section):
 
     @field_validator("geometry", mode="before")
     @classmethod
-    def _femoral_head_by_default(cls, value: object) -> object:
+    def _default_geometry_kind(cls, value: object) -> object:
         if isinstance(value, dict) and "kind" not in value:
-            return {"kind": "femoral_head", **value}
+            return {"kind": GEOMETRY_KINDS[0], **value}
         return value
 
     @model_validator(mode="after")
@@ -311,9 +256,6 @@ def _allowed_keys(model: type[BaseModel], location: tuple) -> list[str]:
         candidates = getattr(annotation, "__args__", (annotation,))
         model = next(c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel))
     return sorted(model.model_fields)
-
-
-GEOMETRY_KINDS = ("femoral_head", "gmsh_file")
 
 
 def _describe(error: dict, source: str) -> str:

@@ -19,6 +19,8 @@ from mpi4py import MPI
 
 from bmes_fem.mesh import Domain
 
+FIELDS_FILE = "fields.vtu"  # mesh and fields of a case, gathered in the input numbering
+
 
 @contextmanager
 def atomic_directory(final: Path, comm: MPI.Comm) -> Iterator[Path]:

@@ -8,7 +8,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-import dolfinx_solver  # noqa: F401  (must precede any dolfinx import)
 import dolfinx
 import dolfinx.io.gmsh
 import numpy as np

@@ -11,7 +11,14 @@ from dataclasses import dataclass
 import ufl
 from dolfinx import fem
 
-from bmes_fem.bcs import ARTICULAR, CUT, cell_measure, clamped, contact_traction, drainage_terms
+from bmes_fem.bcs import (
+    ARTICULAR,
+    CUT,
+    cell_measure,
+    clamped,
+    contact_traction,
+    drainage_terms,
+)
 from bmes_fem.config import Config
 from bmes_fem.forms import elasticity_forms, steady_pressure_forms
 from bmes_fem.materials import TRABECULAR, TissueFields, build_tissue_fields

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import bmes_fem  # noqa: F401  (imports dolfinx_solver before dolfinx)
+
+# isort: split
 import numpy as np
 import pytest
 from dolfinx import mesh as dmesh

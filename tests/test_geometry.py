@@ -2,9 +2,9 @@
 
 import math
 
-import dolfinx_solver  # noqa: F401  (must precede dolfinx)
 import basix.ufl
 import dolfinx
+import dolfinx_solver  # noqa: F401  (must precede dolfinx)
 import numpy as np
 import pytest
 import ufl

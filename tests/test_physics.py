@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import ufl
+from conftest import box_domain
 from dolfinx import default_scalar_type, fem
 from dolfinx import mesh as dmesh
 from mpi4py import MPI
@@ -16,7 +17,6 @@ from bmes_fem.geometry import sphere
 from bmes_fem.materials import build_tissue_fields, calibrate_venous_conductance
 from bmes_fem.solver import solve_linear
 from bmes_fem.units import PA_PER_MMHG
-from conftest import box_domain
 
 SPHERE = dict(radius=1.0, mobility=1.0, reaction=9.0, source_pressure=0.0, conductance=2.0, outside_pressure=1.0)
 SPHERE_MESH_SIZES = (0.4, 0.2, 0.1, 0.06)
