@@ -17,7 +17,7 @@ from bmes_fem.domain import build_domain
 from bmes_fem.io import FIELDS_FILE, atomic_directory, write_json, write_text, write_vtu
 from bmes_fem.post import cell_fields, mechanics_summary, pressure_summary
 from bmes_fem.problem import SteadySolution, solve_steady
-from bmes_fem.report import write_figures
+from bmes_fem.report import write_report
 from bmes_fem.units import PA_PER_MMHG
 
 SUMMARY_FILE = "summary.json"
@@ -74,9 +74,8 @@ def _write_case(folder: Path, config: Config, solution: SteadySolution, cells, s
                 "R": cells.risk_index,
             },
         )
-    if config.output.figures:
-        with timer("render", comm):
-            write_figures(folder, config, comm)
+    with timer("report", comm):
+        summary.update(write_report(folder, config, solution, cells))
     summary["wall_time_s"] = dict(timer.wall_time_s)
     write_json(folder / SUMMARY_FILE, summary, comm)
 

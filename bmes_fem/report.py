@@ -4,18 +4,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mpi4py import MPI
-
 from bmes_fem.config import Config
 from bmes_fem.io import FIELDS_FILE
+from bmes_fem.post import CellFields
+from bmes_fem.problem import SteadySolution
 
 CUTAWAY_FIGURE = Path("figures") / "pressure_cutaway.png"
 
 
-def write_figures(folder: Path, config: Config, comm: MPI.Comm) -> None:
-    """Render ``figures/pressure_cutaway.png``: a coronal cut through the first lesion's centre (rank 0)."""
-    if comm.rank != 0:
-        return
+def write_report(folder: Path, config: Config, solution: SteadySolution, cells: CellFields) -> dict:
+    """Write the figures and tables of a case into ``folder``; return entries for ``summary.json``."""
+    if config.output.figures and solution.domain.mesh.comm.rank == 0:
+        _render_cutaway(folder, config)
+    return {}
+
+
+def _render_cutaway(folder: Path, config: Config) -> None:
+    """``figures/pressure_cutaway.png``: a coronal cut through the first lesion's centre."""
     from bmes_fem.render import render_pressure_cutaway
 
     (folder / CUTAWAY_FIGURE.parent).mkdir(exist_ok=True)
