@@ -9,7 +9,7 @@ import ufl
 from dolfinx import default_scalar_type, fem
 from mpi4py import MPI
 
-from bmes_fem.config import Boundaries
+from bmes_fem.config import Boundaries, JointLoad
 from bmes_fem.errors import ConfigError
 from bmes_fem.mesh import Domain
 
@@ -29,7 +29,7 @@ def _integral(comm: MPI.Comm, form: ufl.Form) -> float:
     return comm.allreduce(fem.assemble_scalar(fem.form(form)), op=MPI.SUM)
 
 
-def contact_profile(x: ufl.SpatialCoordinate, *, head_centre_m: Sequence[float], direction: Sequence[float], half_angle_rad: float):
+def cosine_cap(x: ufl.SpatialCoordinate, *, head_centre_m: Sequence[float], direction: Sequence[float], half_angle_rad: float):
     """w(x) = max(cos psi - cos psi_c, 0): a cosine cap around the point where the force enters the head.
 
     psi is the angle at the head centre between x and the entry point c - R d (d: unit force direction).
@@ -39,36 +39,44 @@ def contact_profile(x: ufl.SpatialCoordinate, *, head_centre_m: Sequence[float],
     return ufl.max_value(cos_psi - np.cos(half_angle_rad), 0.0)
 
 
-def contact_traction(
-    domain: Domain,
-    *,
-    force_vector_N: Sequence[float],
-    half_angle_rad: float,
-    head_centre_m: Sequence[float] = (0.0, 0.0, 0.0),
-) -> tuple[ufl.core.expr.Expr, ufl.Measure]:
-    """Traction t = F w(x) / int_articular w ds on the articular surface, so that int t ds = F exactly.
+def paraboloid(x: ufl.SpatialCoordinate, *, centre_m: Sequence[float], radius_m: float):
+    """w(x) = max(1 - |x - c|^2 / r^2, 0): a contact patch of radius r around the surface point c."""
+    offset = x - ufl.as_vector(centre_m)
+    return ufl.max_value(1.0 - ufl.dot(offset, offset) / radius_m**2, 0.0)
 
-    The cartilage transmits the joint force; it is spread parallel to F with the cosine-cap profile w.
-    Raises ConfigError if the patch reaches beyond the articular surface (it would lose force).
+
+def contact_profiles(x: ufl.SpatialCoordinate, load: JointLoad) -> list[tuple[str, ufl.core.expr.Expr, float]]:
+    """(config key, profile w, fraction of F) for each contact patch of the load."""
+    if load.contact_patches:
+        return [
+            (f"load.contact_patches.{i}", paraboloid(x, centre_m=patch.centre, radius_m=patch.radius), patch.fraction)
+            for i, patch in enumerate(load.contact_patches)
+        ]
+    cap = cosine_cap(x, head_centre_m=load.head_centre, direction=load.direction, half_angle_rad=load.contact_half_angle)
+    return [("load.contact_half_angle", cap, 1.0)]
+
+
+def contact_traction(domain: Domain, load: JointLoad) -> tuple[ufl.core.expr.Expr, ufl.Measure]:
+    """t = F sum_i f_i w_i(x) / int_articular w_i ds on the articular surface, so int t ds = F exactly.
+
+    The cartilage transmits the joint force; it is spread parallel to F with the patch profiles w_i.
+    Raises ConfigError if a patch reaches beyond the articular surface (it would lose force).
     """
-    force = np.asarray(force_vector_N, dtype=float)
-    magnitude = float(np.linalg.norm(force))
-    direction = force / magnitude if magnitude > 0 else np.array([0.0, 0.0, -1.0])
     ds = boundary_measure(domain)(metadata={"quadrature_degree": CONTACT_QUADRATURE_DEGREE})
-    profile = contact_profile(
-        ufl.SpatialCoordinate(domain.mesh), head_centre_m=head_centre_m, direction=direction, half_angle_rad=half_angle_rad
-    )
+    ds_articular = ds(domain.boundary_id(ARTICULAR))
     comm = domain.mesh.comm
-    on_articular = _integral(comm, profile * ds(domain.boundary_id(ARTICULAR)))
-    everywhere = _integral(comm, profile * ds)
-    if on_articular <= 0.0 or on_articular < (1.0 - 1e-9) * everywhere:
-        raise ConfigError(
-            f"load.contact_half_angle = {np.degrees(half_angle_rad):.4g} deg with load.direction = "
-            f"{direction.round(4).tolist()}: the contact patch reaches beyond the 'articular' surface "
-            f"({on_articular / everywhere if everywhere else 0.0:.1%} of it lies on it); expected a patch inside it"
-        )
-    traction = ufl.as_vector(force / on_articular) * profile
-    return traction, ds(domain.boundary_id(ARTICULAR))
+    shape = 0.0
+    for key, profile, fraction in contact_profiles(ufl.SpatialCoordinate(domain.mesh), load):
+        on_articular = _integral(comm, profile * ds_articular)
+        everywhere = _integral(comm, profile * ds)
+        if on_articular <= 0.0 or on_articular < (1.0 - 1e-9) * everywhere:
+            share = on_articular / everywhere if everywhere > 0 else 0.0
+            raise ConfigError(
+                f"{key}: the contact patch reaches beyond the 'articular' surface of mesh {domain.source} "
+                f"({share:.1%} of its load lies on it); expected a patch inside it"
+            )
+        shape = shape + fraction / on_articular * profile
+    return ufl.as_vector(load.force_vector_N()) * shape, ds_articular
 
 
 def clamped(space: fem.FunctionSpace, domain: Domain, boundary: str = CUT) -> fem.DirichletBC:

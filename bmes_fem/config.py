@@ -158,8 +158,20 @@ class Boundaries(Section):
     cut: Drainage = Drainage()
 
 
+class ContactPatch(Section):
+    """A share of the joint force spread as w = max(1 - |x - c|^2 / r^2, 0) around a surface point c."""
+
+    centre: Point3
+    radius: PositiveLength
+    fraction: Annotated[float, Field(gt=0.0, le=1.0)] = 1.0
+
+
 class JointLoad(Section):
-    """Joint contact force F spread over a cosine cap around the point where F enters the head."""
+    """Joint contact force F on the articular surface.
+
+    Without ``contact_patches`` F is spread over a cosine cap (``contact_half_angle``) around the point
+    where F enters a spherical head centred at ``head_centre``; with patches, each carries its fraction.
+    """
 
     body_mass: Annotated[Mass, Field(gt=0.0)] = 75.0
     force: Annotated[float, Field(ge=0.0), PlainSerializer(lambda v: format_si(v, "force"), return_type=str)] = (
@@ -168,6 +180,7 @@ class JointLoad(Section):
     direction: Vector3 = (-math.sin(math.radians(16.0)), 0.0, -math.cos(math.radians(16.0)))
     contact_half_angle: Angle = math.radians(30.0)
     head_centre: Point3 = (0.0, 0.0, 0.0)
+    contact_patches: tuple[ContactPatch, ...] = ()
 
     @field_validator("force", mode="before")
     @classmethod
@@ -181,6 +194,14 @@ class JointLoad(Section):
         if norm == 0.0:
             raise ValueError("load.direction must be a non-zero vector")
         return tuple(c / norm for c in value)
+
+    @field_validator("contact_patches")
+    @classmethod
+    def _fractions_sum_to_one(cls, patches: tuple[ContactPatch, ...]) -> tuple[ContactPatch, ...]:
+        total = sum(patch.fraction for patch in patches)
+        if patches and abs(total - 1.0) > 1e-9:
+            raise ValueError(f"the fractions of load.contact_patches add up to {total:g}; expected 1")
+        return patches
 
     def force_vector_N(self) -> tuple[float, float, float]:
         return tuple(self.force * c for c in self.direction)

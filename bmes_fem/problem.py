@@ -61,12 +61,7 @@ def solve_steady(domain: Domain, config: Config) -> SteadySolution:
     pressure, pressure_stats = solve_linear(a_p, l_p, name="pressure", preset=preset, overrides=overrides)
     pressure.name = "p"
 
-    traction, ds_articular = contact_traction(
-        domain,
-        force_vector_N=config.load.force_vector_N(),
-        half_angle_rad=config.load.contact_half_angle,
-        head_centre_m=config.load.head_centre,
-    )
+    traction, ds_articular = contact_traction(domain, config.load)
     mu, lmbda = tissue.lame_parameters()
     a_u, l_u = elasticity_forms(
         ufl.TrialFunction(displacement_space),

@@ -14,6 +14,7 @@ from bmes_fem.api import RESOLVED_CONFIG_FILE, SUMMARY_FILE, run_case
 from bmes_fem.bcs import contact_traction
 from bmes_fem.config import load_config, parse_config
 from bmes_fem.domain import build_domain
+from bmes_fem.errors import ConfigError
 from bmes_fem.io import FIELDS_FILE
 from bmes_fem.problem import solve_steady
 from bmes_fem.report import CUTAWAY_FIGURE
@@ -54,22 +55,45 @@ def test_vtu_holds_pressure_in_mmHg_and_the_cell_fields(coarse_result):
     assert np.isfinite(grid.cell_data["R"][trabecular]).all() and np.isnan(grid.cell_data["R"][~trabecular]).all()
 
 
+def _unit(*v: float) -> list[str]:
+    return [f"{float(24.0 * c / np.linalg.norm(v))!r} mm" for c in v]
+
+
+TWO_PATCHES = [
+    {"centre": _unit(0.5, 0.0, 0.866), "radius": "8 mm", "fraction": 0.6},
+    {"centre": _unit(0.8, 0.3, 0.52), "radius": "6 mm", "fraction": 0.4},
+]
+
+
 @pytest.mark.mpi
-def test_contact_traction_resultant_equals_the_configured_force():
+@pytest.mark.parametrize("patches", [[], TWO_PATCHES], ids=["cosine_cap", "two_paraboloid_patches"])
+def test_contact_traction_resultant_equals_the_configured_force(patches):
     """The assembled traction load vector, dotted with each rigid translation, gives F to 1e-6."""
-    config = parse_config({"mesh": COARSE_MESH, "load": {"force": "2.38 BW", "direction": [-0.3, 0.2, -0.9]}})
+    load = {"force": "2.38 BW", "direction": [-0.3, 0.2, -0.9], "contact_patches": patches}
+    config = parse_config({"mesh": COARSE_MESH, "load": load})
     domain = build_domain(config)
     space = fem.functionspace(domain.mesh, ("Lagrange", 2, (3,)))
-    traction, ds = contact_traction(
-        domain, force_vector_N=config.load.force_vector_N(), half_angle_rad=config.load.contact_half_angle
-    )
-    load = fem.assemble_vector(fem.form(ufl.dot(traction, ufl.TestFunction(space)) * ds))
-    load.scatter_reverse(la.InsertMode.add)
-    owned = load.index_map.size_local * 3
-    resultant = np.array([MPI.COMM_WORLD.allreduce(load.array[:owned][i::3].sum(), op=MPI.SUM) for i in range(3)])
+    traction, ds = contact_traction(domain, config.load)
+    load_vector = fem.assemble_vector(fem.form(ufl.dot(traction, ufl.TestFunction(space)) * ds))
+    load_vector.scatter_reverse(la.InsertMode.add)
+    owned = load_vector.array[: load_vector.index_map.size_local * 3]
+    resultant = np.array([MPI.COMM_WORLD.allreduce(owned[i::3].sum(), op=MPI.SUM) for i in range(3)])
     expected = np.array(config.load.force_vector_N())
     assert np.linalg.norm(expected) == pytest.approx(2.38 * 75 * 9.80665)
     assert np.linalg.norm(resultant - expected) < 1e-6 * np.linalg.norm(expected)
+
+
+def test_contact_patch_off_the_articular_surface_is_an_error():
+    off = [{"centre": ["-20 mm", "0 mm", "-10 mm"], "radius": "5 mm"}]
+    config = parse_config({"mesh": COARSE_MESH, "load": {"contact_patches": off}})
+    with pytest.raises(ConfigError, match=r"load.contact_patches.0: the contact patch reaches beyond the 'articular'"):
+        contact_traction(build_domain(config), config.load)
+
+
+def test_patch_fractions_must_add_up_to_one():
+    patches = [dict(TWO_PATCHES[0], fraction=0.5), TWO_PATCHES[1]]
+    with pytest.raises(ConfigError, match="add up to 0.9; expected 1"):
+        parse_config({"load": {"contact_patches": patches}})
 
 
 @pytest.mark.mpi
