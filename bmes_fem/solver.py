@@ -29,7 +29,7 @@ PRESETS: dict[str, dict[str, str | int | float]] = {
     "iterative": {
         "ksp_type": "cg",
         "ksp_norm_type": "preconditioned",
-        "ksp_rtol": 1.0e-10,
+        "ksp_rtol": 1.0e-12,
         "ksp_atol": 0.0,
         "ksp_max_it": 1000,
         "pc_type": "gamg",
