@@ -43,3 +43,39 @@ def free_expansion_volumetric_strain(biot_coefficient: float, pressure: float, y
 def observed_rate(sizes: np.ndarray, errors: np.ndarray) -> float:
     """Slope of the least-squares line through (log h, log e)."""
     return float(np.polyfit(np.log(sizes), np.log(errors), 1)[0])
+
+
+def undrained_pressure(load: float, *, drained_modulus_m: float, storage: float, biot_coefficient: float) -> float:
+    """p0 = alpha m q / (S + alpha^2 m): the pressure a sudden 1D load q raises before any drainage."""
+    return biot_coefficient * drained_modulus_m * load / (storage + biot_coefficient**2 * drained_modulus_m)
+
+
+def terzaghi(
+    z: np.ndarray,
+    t: float,
+    *,
+    height: float,
+    load: float,
+    drained_modulus_m: float,
+    storage: float,
+    biot_coefficient: float,
+    mobility: float,
+    terms: int = 400,
+) -> tuple[np.ndarray, float]:
+    """Terzaghi consolidation of a column (base z = 0 impermeable, top z = h drained, loaded by q at t = 0).
+
+    m = 1 / (K + 4G/3), c = kappa / (S + alpha^2 m), p0 = alpha m q / (S + alpha^2 m);
+    p(z, t) = (4 p0 / pi) sum_k (-1)^(k-1) / (2k-1) cos((2k-1) pi z / 2h) exp(-(2k-1)^2 pi^2 c t / 4h^2);
+    settlement w(t) = -m q h + alpha m int_0^h p dz,  int_0^h p dz = (8 p0 h / pi^2) sum_k exp(...) / (2k-1)^2.
+    Returns (p at z, top displacement w).
+    """
+    m = drained_modulus_m
+    c = mobility / (storage + biot_coefficient**2 * m)
+    p0 = undrained_pressure(load, drained_modulus_m=m, storage=storage, biot_coefficient=biot_coefficient)
+    odd = 2 * np.arange(1, terms + 1) - 1
+    decay = np.exp(-(odd**2) * np.pi**2 * c * t / (4 * height**2))
+    signs = (-1.0) ** (np.arange(terms))
+    z = np.atleast_1d(np.asarray(z, dtype=float))
+    pressure = 4 * p0 / np.pi * np.sum(signs / odd * np.cos(np.outer(z, odd) * np.pi / (2 * height)) * decay, axis=1)
+    integral = 8 * p0 * height / np.pi**2 * np.sum(decay / odd**2)
+    return pressure, -m * load * height + biot_coefficient * m * integral

@@ -76,3 +76,89 @@ def elasticity_forms(
 def strain_energy_density(u: Expr, mu: Expr, lmbda: Expr) -> Expr:
     """W = sigma'(u) : eps(u) / 2 [J/m^3]."""
     return 0.5 * ufl.inner(effective_stress(u, mu, lmbda), strain(u))
+
+
+def biot_step_forms(
+    u: Expr,
+    p_hat: Expr,
+    v: Expr,
+    q: Expr,
+    *,
+    u_prev: Expr,
+    p_hat_prev: Expr,
+    time_step: Expr,
+    pressure_scale: float,
+    mu: Expr,
+    lmbda: Expr,
+    biot_coefficient: Expr,
+    storage: Expr,
+    mobility: Expr,
+    filtration: Expr,
+    venous_conductance: Expr,
+    effective_capillary_pressure: Expr,
+    venous_pressure: Expr,
+    drainage: Sequence[tuple[Expr, Expr, ufl.Measure]],
+    tractions: Sequence[tuple[Expr, ufl.Measure]],
+    body_force: Expr,
+    fluid_source: Expr,
+    dx: ufl.Measure,
+) -> tuple[list[list[ufl.Form]], list[ufl.Form]]:
+    """One backward-Euler step of quasi-static Biot in (u, p_hat), p = P p_hat (P: ``pressure_scale``).
+
+    Momentum  (sigma'(u), eps(v)) - (alpha P p_hat, div v)                  = (f, v) + <t, v>
+    Mass, x P dt:
+      P (S P (p_hat - p_hat_n) + alpha div(u - u_n), q) + P dt (kappa P grad p_hat, grad q)
+      + P dt ((L + G_v) P p_hat, q) + P dt <h P p_hat, q>    = P dt (L p_eff + G_v p_v + g, q) + P dt <h p_b, q>
+    with storage S = 1/M (+ vascular storage), body force f [N/m^3] and fluid source g [1/s]. Scaling p by P (a modulus) and the mass rows by P dt
+    gives both rows the units of the momentum rows, so residual norms compare fairly.
+    """
+    scale, dt = pressure_scale, time_step
+    a_uu = ufl.inner(effective_stress(u, mu, lmbda), strain(v)) * dx
+    a_up = -scale * biot_coefficient * p_hat * ufl.div(v) * dx
+    a_pu = scale * biot_coefficient * ufl.div(u) * q * dx
+    a_pp = scale**2 * (
+        storage * p_hat * q * dx
+        + dt * ufl.inner(mobility * ufl.grad(p_hat), ufl.grad(q)) * dx
+        + dt * (filtration + venous_conductance) * p_hat * q * dx
+    )
+    rhs_u = ufl.dot(body_force, v) * dx
+    for traction, ds in tractions:
+        rhs_u += ufl.dot(traction, v) * ds
+    rhs_p = scale * (
+        (storage * scale * p_hat_prev + biot_coefficient * ufl.div(u_prev)) * q * dx
+        + dt * (filtration * effective_capillary_pressure + venous_conductance * venous_pressure + fluid_source) * q * dx
+    )
+    for conductance, outside_pressure, ds in drainage:
+        a_pp += scale**2 * dt * conductance * p_hat * q * ds
+        rhs_p += scale * dt * conductance * outside_pressure * q * ds
+    return [[a_uu, a_up], [a_pu, a_pp]], [rhs_u, rhs_p]
+
+
+def fixed_stress_pressure_form(
+    p_hat: Expr,
+    q: Expr,
+    *,
+    time_step: Expr,
+    pressure_scale: float,
+    biot_coefficient: Expr,
+    storage: Expr,
+    drained_bulk_modulus: Expr,
+    mobility: Expr,
+    filtration: Expr,
+    venous_conductance: Expr,
+    drainage: Sequence[tuple[Expr, Expr, ufl.Measure]],
+    dx: ufl.Measure,
+) -> ufl.Form:
+    """Fixed-stress approximation of the pressure Schur complement (preconditioner only):
+
+    P^2 [((S + alpha^2 / K_dr) p_hat, q) + dt (kappa grad p_hat, grad q) + dt ((L + G_v) p_hat, q) + dt <h p_hat, q>].
+    """
+    scale, dt = pressure_scale, time_step
+    form = scale**2 * (
+        (storage + biot_coefficient**2 / drained_bulk_modulus) * p_hat * q * dx
+        + dt * ufl.inner(mobility * ufl.grad(p_hat), ufl.grad(q)) * dx
+        + dt * (filtration + venous_conductance) * p_hat * q * dx
+    )
+    for conductance, _, ds in drainage:
+        form += scale**2 * dt * conductance * p_hat * q * ds
+    return form

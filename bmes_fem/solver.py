@@ -2,9 +2,12 @@
 
 Presets (options set under the problem's options prefix, user overrides on top):
 
-- ``direct``: MUMPS LU.
-- ``iterative``: conjugate gradients with smoothed-aggregation AMG (GAMG); for elasticity the six
-  rigid-body modes are attached as near-nullspace (there is no hypre in this PETSc build).
+- ``direct``: MUMPS LU (for the coupled (u, p) system: factorised once, reused every time step).
+- ``iterative``: for one field, conjugate gradients with smoothed-aggregation AMG (GAMG; for
+  elasticity the six rigid-body modes are attached as near-nullspace; there is no hypre in this
+  PETSc build). For the coupled (u, p) system, GMRES with a block lower-triangular (multiplicative)
+  field split: one GAMG V-cycle on the displacement block (rigid-body near-nullspace) and one on the
+  fixed-stress pressure matrix (S + alpha^2 / K_dr) M + dt (kappa K + (L + G_v) M).
 """
 
 from __future__ import annotations
@@ -14,7 +17,9 @@ from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 import numpy as np
+import ufl
 from dolfinx import fem, la
+from dolfinx.fem import petsc as fem_petsc
 from dolfinx.fem.petsc import LinearProblem
 from petsc4py import PETSc
 
@@ -36,6 +41,28 @@ PRESETS: dict[str, dict[str, str | int | float]] = {
         "pc_gamg_coarse_eq_limit": 1000,
         "mg_levels_ksp_type": "chebyshev",
         "mg_levels_pc_type": "jacobi",
+    },
+}
+
+
+BLOCK_PRESETS: dict[str, dict[str, str | int | float]] = {
+    "direct": PRESETS["direct"],
+    "iterative": {
+        "ksp_type": "gmres",
+        "ksp_gmres_restart": 200,
+        "ksp_norm_type": "preconditioned",
+        "ksp_rtol": 1.0e-12,
+        "ksp_atol": 0.0,
+        "ksp_max_it": 1000,
+        "pc_type": "fieldsplit",
+        "pc_fieldsplit_type": "multiplicative",
+        "fieldsplit_u_ksp_type": "preonly",
+        "fieldsplit_u_pc_type": "gamg",
+        "fieldsplit_u_pc_gamg_coarse_eq_limit": 1000,
+        "fieldsplit_u_mg_levels_ksp_type": "chebyshev",
+        "fieldsplit_u_mg_levels_pc_type": "jacobi",
+        "fieldsplit_p_ksp_type": "preonly",
+        "fieldsplit_p_pc_type": "gamg",
     },
 }
 
@@ -100,3 +127,103 @@ def solve_linear(
     space = solution.function_space
     dofs = space.dofmap.index_map.size_global * space.dofmap.index_map_bs
     return solution, SolveStats(name, dofs, iterations, float(residual), time.perf_counter() - start)
+
+
+def _check_converged(ksp: PETSc.KSP, name: str, preset: str, options: Mapping[str, object]) -> None:
+    if ksp.getConvergedReason() <= 0:
+        raise SolverError(
+            f"{name} solve with solver.preset '{preset}' did not converge: reason {ksp.getConvergedReason()}, "
+            f"{ksp.getIterationNumber()} iterations, residual norm {ksp.getResidualNorm():.3e} (options: {dict(options)})"
+        )
+
+
+class BlockSolver:
+    """Solve a fixed 2x2 block system [[a_uu, a_up], [a_pu, a_pp]] (x) = [l_u, l_p] many times.
+
+    The matrix (and, for ``iterative``, the block-diagonal preconditioner [[a_uu, 0], [0, a_pp_fs]]) is
+    assembled once; each :meth:`solve` assembles only the right-hand side, so a MUMPS factorisation or
+    the AMG hierarchy is reused while the time step and coefficients do not change.
+    """
+
+    def __init__(
+        self,
+        a: list[list[ufl.Form]],
+        rhs: list[ufl.Form],
+        *,
+        name: str,
+        preset: str,
+        bcs: Sequence[fem.DirichletBC] = (),
+        overrides: Mapping[str, object] | None = None,
+        pressure_preconditioner: ufl.Form | None = None,
+        near_nullspace: PETSc.NullSpace | None = None,
+    ) -> None:
+        if preset not in BLOCK_PRESETS:
+            raise SolverError(f"solver.preset = '{preset}' is not known; expected one of {sorted(BLOCK_PRESETS)}")
+        self.name, self.preset, self.bcs = name, preset, list(bcs)
+        self.options = {**BLOCK_PRESETS[preset], **(overrides or {})}
+        self.a, self.rhs = fem.form(a), fem.form(rhs)
+        self.spaces = [form.function_spaces[0] for form in self.rhs]
+        self.A = fem_petsc.assemble_matrix(self.a, bcs=self.bcs, kind="mpi")
+        self.A.assemble()
+        comm = self.A.comm
+        preconditioner = None
+        if preset == "iterative":
+            if pressure_preconditioner is None:
+                raise SolverError(f"{name}: the iterative preset needs a pressure preconditioner form")
+            self._P_form = fem.form([[a[0][0], None], [None, pressure_preconditioner]])
+            preconditioner = fem_petsc.assemble_matrix(self._P_form, bcs=self.bcs, kind="mpi")
+            preconditioner.assemble()
+        self.P = preconditioner
+        self.b = fem_petsc.create_vector(self.spaces, kind="mpi")
+        self.x = fem_petsc.create_vector(self.spaces, kind="mpi")
+        self.ksp = PETSc.KSP().create(comm)
+        self.ksp.setOperators(self.A, preconditioner if preconditioner is not None else self.A)
+        prefix = f"bmes_{name}_"
+        self.ksp.setOptionsPrefix(prefix)
+        if self.options.get("pc_type") == "fieldsplit":
+            is_u, is_p = self._field_index_sets()
+            if near_nullspace is not None:
+                is_u.compose("nearnullspace", near_nullspace)
+            self.ksp.getPC().setType("fieldsplit")
+            self.ksp.getPC().setFieldSplitIS(("u", is_u), ("p", is_p))
+        database = PETSc.Options()
+        database.prefixPush(prefix)
+        for key, value in self.options.items():
+            database[key] = value
+        database.prefixPop()
+        self.ksp.setFromOptions()
+        for key in self.options:
+            database.delValue(f"-{prefix}{key}")
+        self.dofs = sum(V.dofmap.index_map.size_global * V.dofmap.index_map_bs for V in self.spaces)
+
+    def _field_index_sets(self) -> tuple[PETSc.IS, PETSc.IS]:
+        """Owned rows of u and of p in the monolithic ("mpi" block) numbering."""
+        (u_map, u_bs), (p_map, p_bs) = [(V.dofmap.index_map, V.dofmap.index_map_bs) for V in self.spaces]
+        offset = u_map.local_range[0] * u_bs + p_map.local_range[0] * p_bs
+        u_size, p_size = u_map.size_local * u_bs, p_map.size_local * p_bs
+        comm = self.A.comm
+        return (
+            PETSc.IS().createStride(u_size, offset, 1, comm=comm),
+            PETSc.IS().createStride(p_size, offset + u_size, 1, comm=comm),
+        )
+
+    def solve(self, solution: Sequence[fem.Function]) -> SolveStats:
+        """Assemble the right-hand side, solve from ``solution`` as initial guess, write the result back."""
+        start = time.perf_counter()
+        with self.b.localForm() as local:
+            local.set(0.0)
+        fem_petsc.assemble_vector(self.b, self.rhs)
+        bcs_by_column = fem.bcs_by_block(fem.extract_function_spaces(self.a, 1), self.bcs)
+        fem_petsc.apply_lifting(self.b, self.a, bcs=bcs_by_column)
+        self.b.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
+        fem_petsc.set_bc(self.b, fem.bcs_by_block(self.spaces, self.bcs))
+        fem_petsc.assign(solution, self.x)
+        self.ksp.setInitialGuessNonzero(self.preset == "iterative")
+        self.ksp.solve(self.b, self.x)
+        _check_converged(self.ksp, self.name, self.preset, self.options)
+        self.x.ghostUpdate(addv=PETSc.InsertMode.INSERT, mode=PETSc.ScatterMode.FORWARD)
+        fem_petsc.assign(self.x, solution)
+        for function in solution:
+            function.x.scatter_forward()
+        residual = self.ksp.getResidualNorm()
+        return SolveStats(self.name, self.dofs, self.ksp.getIterationNumber(), float(residual), time.perf_counter() - start)

@@ -1,0 +1,168 @@
+"""Run gmsh on rank 0 of a communicator: build a model, set size fields, mesh it, distribute it as a Domain.
+
+Size fields (gmsh background mesh): the global size everywhere, a smaller size in each refinement ball
+(graded to the global size over one radius outside it) and, optionally, under the articular surface
+(``size(d) = s_fine`` for distances d < depth, graded linearly to the global size at 2 depth).
+Meshes are deterministic (fixed random seed, one thread). Errors raised while building on rank 0
+are raised, with the same class and message, on every rank.
+"""
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import gmsh
+import numpy as np
+from mpi4py import MPI
+
+from bmes_fem.errors import BmesError, ConfigError, MeshError
+from bmes_fem.mesh import Domain, domain_from_gmsh_model
+
+RANDOM_SEED = 12345
+ALGORITHM_3D = 1  # Delaunay
+_ERRORS = {cls.__name__: cls for cls in (ConfigError, MeshError)}
+
+# Physical-group tags of every model built here; names are the public interface, the numbers are fixed.
+REGION_TAGS = {"trabecular": 1, "cortical": 2, "subchondral_plate": 3, "physeal_scar": 4}
+BOUNDARY_TAGS = {"articular": 11, "periosteal": 12, "cut": 13, "surface": 14}
+
+
+@dataclass(frozen=True)
+class RefinementZone:
+    """Ball of finer mesh size, grading to the global size over one radius outside it."""
+
+    centre_m: tuple[float, float, float]
+    radius_m: float
+    mesh_size_m: float
+
+    def __post_init__(self):
+        if not (self.radius_m > 0 and self.mesh_size_m > 0):
+            raise ValueError(
+                f"refinement zone needs radius_m > 0 and mesh_size_m > 0, got {self.radius_m} and {self.mesh_size_m}"
+            )
+
+
+@dataclass(frozen=True)
+class SurfaceRefinement:
+    """Finer mesh size within depth_m of the ``articular`` boundary, graded to the global size at 2 depth_m."""
+
+    mesh_size_m: float
+    depth_m: float
+
+    def __post_init__(self):
+        if not (self.mesh_size_m > 0 and self.depth_m > 0):
+            raise ValueError(f"articular refinement needs mesh_size_m > 0 and depth_m > 0, got {self.mesh_size_m}, {self.depth_m}")
+
+
+@dataclass(frozen=True)
+class MeshSizes:
+    """Everything that sets element sizes: the global size, refinement balls, an optional refined boundary layer."""
+
+    global_m: float
+    zones: Sequence[RefinementZone] = ()
+    articular: SurfaceRefinement | None = None
+
+    def __post_init__(self):
+        if not self.global_m > 0:
+            raise ValueError(f"global mesh size global_m={self.global_m} must be > 0")
+
+
+def _set_background_field(sizes: MeshSizes, unit_to_m: float) -> None:
+    """Background field min(global, balls, boundary layer), in model units (lengths / unit_to_m)."""
+    for option in ("MeshSizeExtendFromBoundary", "MeshSizeFromPoints", "MeshSizeFromCurvature"):
+        gmsh.option.setNumber(f"Mesh.{option}", 0)
+    field = gmsh.model.mesh.field
+    size = sizes.global_m / unit_to_m
+    fields = [field.add("MathEval")]
+    field.setString(fields[0], "F", repr(size))
+    for zone in sizes.zones:
+        tag = field.add("Ball")
+        for key, value in zip(("XCenter", "YCenter", "ZCenter"), np.asarray(zone.centre_m) / unit_to_m):
+            field.setNumber(tag, key, float(value))
+        field.setNumber(tag, "Radius", zone.radius_m / unit_to_m)
+        field.setNumber(tag, "Thickness", zone.radius_m / unit_to_m)
+        field.setNumber(tag, "VIn", zone.mesh_size_m / unit_to_m)
+        field.setNumber(tag, "VOut", size)
+        fields.append(tag)
+    if sizes.articular is not None:
+        surface = sizes.articular
+        distance = field.add("Distance")
+        field.setNumbers(distance, "SurfacesList", gmsh.model.getEntitiesForPhysicalGroup(2, BOUNDARY_TAGS["articular"]))
+        field.setNumber(distance, "Sampling", 20)
+        threshold = field.add("Threshold")
+        field.setNumber(threshold, "InField", distance)
+        field.setNumber(threshold, "SizeMin", surface.mesh_size_m / unit_to_m)
+        field.setNumber(threshold, "SizeMax", size)
+        field.setNumber(threshold, "DistMin", surface.depth_m / unit_to_m)
+        field.setNumber(threshold, "DistMax", 2 * surface.depth_m / unit_to_m)
+        fields.append(threshold)
+    smallest = field.add("Min")
+    field.setNumbers(smallest, "FieldsList", fields)
+    field.setAsBackgroundMesh(smallest)
+
+
+def _generate(name: str, build: Callable[[], None], sizes: MeshSizes, unit_to_m: float) -> None:
+    """Build and mesh model `name` in the current gmsh session; MeshError if a volume stays empty."""
+    gmsh.model.add(name)
+    for option, value in (
+        ("General.Terminal", 0),
+        ("General.NumThreads", 1),
+        ("Mesh.RandomSeed", RANDOM_SEED),
+        ("Mesh.Algorithm3D", ALGORITHM_3D),
+    ):
+        gmsh.option.setNumber(option, value)
+    build()
+    _set_background_field(sizes, unit_to_m)
+    gmsh.model.mesh.generate(3)
+    empty = [tag for _, tag in gmsh.model.getEntities(3) if not len(gmsh.model.mesh.getElements(3, tag)[1])]
+    if empty:
+        raise MeshError(f"gmsh:{name}: gmsh left volumes {empty} without tetrahedra")
+
+
+def mesh_on_root(
+    comm: MPI.Comm,
+    source: str,
+    build: Callable[[], None],
+    sizes: MeshSizes | None,
+    *,
+    unit_to_m: float,
+    save_path: Path | None = None,
+) -> Domain:
+    """Run ``build`` (and, with ``sizes``, the 3D mesher) in a gmsh model on rank 0 and distribute the mesh.
+
+    ``build`` adds entities and physical groups in model units (metres = units x unit_to_m). With
+    ``save_path`` the tagged mesh is also written there as a gmsh ``.msh`` file (model units).
+    A BmesError or gmsh failure is raised on every rank.
+    """
+    if comm.rank != 0:
+        error = comm.bcast(None, root=0)
+        if error:
+            raise _ERRORS.get(error[0], MeshError)(error[1])
+        return domain_from_gmsh_model(comm, None, scale_to_m=unit_to_m, source=source)
+
+    started_here = not gmsh.isInitialized()
+    if started_here:
+        gmsh.initialize(readConfigFiles=False, interruptible=False)
+    try:
+        error = None
+        try:
+            if sizes is None:
+                gmsh.model.add(source)
+                build()
+            else:
+                _generate(source, build, sizes, unit_to_m)
+            if save_path is not None:
+                save_path.parent.mkdir(parents=True, exist_ok=True)
+                gmsh.write(str(save_path))
+        except BmesError as err:
+            error = (type(err).__name__, str(err))
+        except Exception as err:  # gmsh raises bare Exception; report it on every rank
+            error = ("MeshError", f"{source}: gmsh failed: {err}")
+        comm.bcast(error, root=0)
+        if error:
+            raise _ERRORS.get(error[0], MeshError)(error[1])
+        return domain_from_gmsh_model(comm, gmsh.model, scale_to_m=unit_to_m, source=source)
+    finally:
+        gmsh.model.remove()
+        if started_here:
+            gmsh.finalize()
