@@ -42,10 +42,22 @@ MM_PER_M = 1e3
 DimTags = list[tuple[int, int]]
 
 
+LAYER_GAP_M = 1e-4  # cortical and subchondral thicknesses must differ by this, or OCC fragments fail
+
+
 def _check_positive(kind: str, **lengths: float) -> None:
     bad = [f"{k}={v}" for k, v in lengths.items() if not v > 0]
     if bad:
         raise ValueError(f"{kind} lengths must be > 0: {', '.join(bad)}")
+
+
+def _check_layers(cortical_thickness_m: float, subchondral_thickness_m: float) -> None:
+    """The plate's inner surface must not coincide with the core's surface (|t_ct - t_sc| >= 0.1 mm)."""
+    if abs(cortical_thickness_m - subchondral_thickness_m) < LAYER_GAP_M:
+        raise ValueError(
+            f"cortical_thickness_m={cortical_thickness_m} and subchondral_thickness_m={subchondral_thickness_m} "
+            f"must differ by at least {LAYER_GAP_M} m (coincident layer surfaces)"
+        )
 
 
 @dataclass(frozen=True)
@@ -78,6 +90,7 @@ class FemoralHeadShape:
         t_ct, t_sc = self.cortical_thickness_m, self.subchondral_thickness_m
         _check_positive("femoral head", head_radius_m=R, neck_radius_m=rn, neck_length_m=L,
                         cortical_thickness_m=t_ct, subchondral_thickness_m=t_sc)
+        _check_layers(t_ct, t_sc)
         if not rn + t_sc < R:
             raise ValueError(f"neck_radius_m={rn} + subchondral_thickness_m={t_sc} must be < head_radius_m={R}")
         if not t_ct < rn:
@@ -128,12 +141,13 @@ class FemoralCondyleShape:
     length_m: float = 0.100  # distal-most point to the cut
     articular_height_m: float = 0.020  # cartilage on the condyles below this height
     cortical_thickness_m: float = 0.0015
-    subchondral_thickness_m: float = 0.0015
+    subchondral_thickness_m: float = 0.0010
     physeal_scar: PhysealScarSlab | None = None
 
     def __post_init__(self):
         _check_positive("femoral condyle", **{k: v for k, v in vars(self).items() if k.endswith("_m")})
         t_ct, t_sc = self.cortical_thickness_m, self.subchondral_thickness_m
+        _check_layers(t_ct, t_sc)
         semi_min_m = min(self.condyle_width_m, self.condyle_length_m, self.condyle_height_m) / 2
         if not max(t_ct, t_sc) < 0.25 * semi_min_m:
             raise ValueError(

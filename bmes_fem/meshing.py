@@ -127,8 +127,10 @@ def mesh_on_root(
     *,
     unit_to_m: float,
     save_path: Path | None = None,
+    after_meshing: Callable[[], None] | None = None,
 ) -> Domain:
-    """Run ``build`` (and, with ``sizes``, the 3D mesher) in a gmsh model on rank 0 and distribute the mesh.
+    """Run ``build`` (and, with ``sizes``, the 3D mesher, then ``after_meshing``) in a gmsh model on rank 0
+    and distribute the mesh.
 
     ``build`` adds entities and physical groups in model units (metres = units x unit_to_m). With
     ``save_path`` the tagged mesh is also written there as a gmsh ``.msh`` file (model units).
@@ -151,6 +153,8 @@ def mesh_on_root(
                 build()
             else:
                 _generate(source, build, sizes, unit_to_m)
+            if after_meshing is not None:
+                after_meshing()
             if save_path is not None:
                 save_path.parent.mkdir(parents=True, exist_ok=True)
                 gmsh.write(str(save_path))

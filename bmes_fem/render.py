@@ -1,9 +1,21 @@
-"""Off-screen pictures of solved fields: a pressure cut-away through the lesion."""
+"""Off-screen pictures of a case (pyvista): named views, camera presets and an interactive HTML scene.
+
+Views: ``cutaway`` (bone clipped through the lesion centre, cut face coloured), ``slices`` (three
+orthogonal face-on slices through the lesion centre), ``isosurfaces`` (pressure at the configured
+thresholds inside translucent bone), ``clusters`` (risk zones R >= min R_crit as solids with the
+subchondral plate and articular surface), ``deformed`` (warped by u times a stated factor).
+The 3D views are seen from a camera preset of `CAMERAS`. Lengths are drawn in mm; colours, units and
+limits come from the variable registry (bmes_fem.variables).
+"""
 
 from __future__ import annotations
 
+import io
+import json
 import os
+import sys
 import tempfile
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -12,53 +24,99 @@ import numpy as np
 import pyvista as pv
 from PIL import Image
 
+from bmes_fem.clusters import facet_components
 from bmes_fem.errors import BmesError
+from bmes_fem.results import CaseData, load_case
+from bmes_fem.variables import VARIABLES, Variable
 
-CMAP = "viridis"
+FIGURES_DIR = "figures"
+SCENE_FILE = "scene.html"
 _M_TO_MM = 1e3
 _SCALE_BAR_MM = 10.0
+_WINDOW = (1600, 1200)
+_DEFORMED_FRACTION = 0.08  # largest displacement drawn as this fraction of the bone's size
 # VTK's bundled sans font draws "[" as "("; matplotlib ships DejaVu Sans.
 _FONT = str(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf")
 
-
-def load_fields(fields_vtu: Path) -> pv.UnstructuredGrid:
-    """Read a fields VTU; raise BmesError naming the file if it is missing, unreadable or lacks `p_mmHg`."""
-    fields_vtu = Path(fields_vtu)
-    if not fields_vtu.is_file():
-        raise BmesError(f"fields file {fields_vtu} does not exist")
-    try:
-        mesh = pv.read(fields_vtu)
-    except Exception as exc:  # vtk readers raise assorted types
-        raise BmesError(f"fields file {fields_vtu} could not be read: {exc}") from exc
-    if not isinstance(mesh, pv.UnstructuredGrid) or "p_mmHg" not in mesh.point_data:
-        raise BmesError(f"fields file {fields_vtu} has no point array 'p_mmHg' (expected an unstructured grid)")
-    return mesh
+#: preset -> (direction from the focal point to the camera, view up); frame: x medial, y anterior, z superior
+CAMERAS: dict[str, tuple[tuple[float, float, float], tuple[float, float, float]]] = {
+    "anterior": ((0.0, 1.0, 0.0), (0.0, 0.0, 1.0)),
+    "lateral": ((-1.0, 0.0, 0.0), (0.0, 0.0, 1.0)),
+    "superior": ((0.0, 0.0, 1.0), (0.0, 1.0, 0.0)),
+}
+VIEWS = ("cutaway", "slices", "isosurfaces", "clusters", "deformed")
+CAMERA_VIEWS = ("isosurfaces", "clusters", "deformed")  # the views seen from a camera preset
+SLICE_PLANES = {"coronal": (0.0, 1.0, 0.0), "sagittal": (1.0, 0.0, 0.0), "axial": (0.0, 0.0, 1.0)}
 
 
-def render_pressure_cutaway(
-    fields_vtu: Path,
-    png_path: Path,
-    *,
-    plane_origin_m: Sequence[float],
-    plane_normal: Sequence[float],
-    clim_mmHg: tuple[float, float] | None = None,
-    window_size: tuple[int, int] = (1600, 1200),
-    title: str = "",
-) -> Path:
-    """Write a PNG of the bone clipped by a plane, the cut face coloured by interstitial pressure.
+def check_names(views: Sequence[str], cameras: Sequence[str]) -> None:
+    """BmesError naming an unknown view or camera and the expected names."""
+    for kind, names, known in (("view", views, VIEWS), ("camera", cameras, tuple(CAMERAS))):
+        unknown = [name for name in names if name not in known]
+        if unknown:
+            raise BmesError(f"unknown {kind} {', '.join(map(repr, unknown))} (expected one of: {', '.join(known)})")
 
-    The half on the -normal side is kept and seen face-on from the +normal side (parallel
-    projection, superior up when possible); the removed half is a translucent ghost. Lengths in mm.
-    """
+
+def figure_path(view: str, camera: str) -> Path:
+    """``figures/<view>.png``, or ``figures/<view>_<camera>.png`` for a view of CAMERA_VIEWS."""
+    return Path(FIGURES_DIR) / (f"{view}_{camera}.png" if view in CAMERA_VIEWS else f"{view}.png")
+
+
+def render_case(case_dir: Path, views: Sequence[str] = VIEWS, cameras: Sequence[str] = ("anterior",)) -> list[Path]:
+    """Render ``views`` of a finished case folder to PNGs under ``figures/``; return their paths."""
+    check_names(views, cameras)
+    case = load_case(case_dir)
+    return render_views(case, views, cameras)
+
+
+def render_views(case: CaseData, views: Sequence[str], cameras: Sequence[str] = ("anterior",)) -> list[Path]:
+    """Render ``views`` (each from every camera in ``cameras`` if it takes one) into ``case.folder/figures``."""
+    check_names(views, cameras)
+    (case.folder / FIGURES_DIR).mkdir(exist_ok=True)
+    paths = []
+    for view in views:
+        for camera in cameras if view in CAMERA_VIEWS else cameras[:1]:
+            paths.append(save_png(build_view(case, view, camera), case.folder / figure_path(view, camera)))
+    return paths
+
+
+def show_case(case_dir: Path, view: str = "isosurfaces", camera: str = "anterior") -> None:
+    """Open an interactive window of one view; BmesError if there is no display to open it on."""
+    check_names([view], [camera])
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        raise BmesError(
+            "no display to open a window on (DISPLAY and WAYLAND_DISPLAY are unset): use `bmes render "
+            f"{case_dir}` for PNGs, or open {Path(case_dir) / FIGURES_DIR / SCENE_FILE} in a web browser"
+        )
+    build_view(load_case(case_dir), view, camera, off_screen=False).show()
+
+
+def build_view(
+    case: CaseData, view: str, camera: str = "anterior", *, window_size=_WINDOW, off_screen: bool = True
+) -> pv.Plotter:
+    """The plotter of one named view (not rendered); the caller shows or saves and closes it."""
+    check_names([view], [camera])
+    centre = lesion_centre_m(case)
+    if view == "cutaway":
+        return cutaway_scene(case.fields, VARIABLES["pressure"], centre, (0.0, 1.0, 0.0), None, window_size, case.config.case)
+    if view == "slices":
+        return _slices_scene(case, VARIABLES["pressure"], centre, window_size, off_screen)
+    plotter = _plotter(window_size, off_screen)
+    {"isosurfaces": _add_isosurfaces, "clusters": _add_risk_zone, "deformed": _add_deformed}[view](plotter, case)
+    _look_from(plotter, camera)
+    plotter.add_axes(color="black", xlabel="x", ylabel="y", zlabel="z (sup.)")
+    return plotter
+
+
+def lesion_centre_m(case: CaseData) -> tuple[float, float, float]:
+    """Centre of the first lesion, or of the head if the case has none [m]."""
+    config = case.config
+    return tuple(config.lesions[0].centre if config.lesions else config.load.head_centre)
+
+
+def save_png(plotter: pv.Plotter, png_path: Path) -> Path:
+    """Render ``plotter`` to ``png_path`` (written atomically) and close it."""
     png_path = Path(png_path)
-    plotter = _scene(
-        load_fields(fields_vtu),
-        plane_origin_m=plane_origin_m,
-        plane_normal=plane_normal,
-        clim_mmHg=clim_mmHg,
-        window_size=window_size,
-        title=title,
-    )
     try:
         image = plotter.screenshot(return_img=True)
     finally:
@@ -74,6 +132,191 @@ def render_pressure_cutaway(
     return png_path
 
 
+def _in_mm(dataset: pv.DataSet) -> pv.DataSet:
+    scaled = dataset.copy()
+    scaled.points = scaled.points * _M_TO_MM
+    return scaled
+
+
+def _font_scale(window_size: Sequence[int]) -> float:
+    return window_size[1] / 1200  # font sizes below are for a 1200 px high picture
+
+
+def _plotter(window_size: Sequence[int], off_screen: bool = True, shape=(1, 1)) -> pv.Plotter:
+    plotter = pv.Plotter(off_screen=off_screen, window_size=list(window_size), shape=shape, border=False)
+    plotter.set_background("white")
+    return plotter
+
+
+def colour_bar_args(var: Variable, window_size: Sequence[int], **position) -> dict:
+    """Scalar-bar arguments: the variable's title with its unit, black DejaVu text, vertical on the right."""
+    font = _font_scale(window_size)
+    return dict(
+        title=var.title + "\n",  # newline: gap between title and bar
+        vertical=True,
+        n_labels=5,
+        fmt="%.3g",
+        title_font_size=round(30 * font),
+        label_font_size=round(26 * font),
+        color="black",
+        **({"position_x": 0.80, "position_y": 0.12, "width": 0.06, "height": 0.70} | position),
+    )
+
+
+def _use_dejavu(plotter: pv.Plotter) -> None:
+    """Draw every colour bar's text in DejaVu Sans (VTK's own font has no square brackets)."""
+    for bar in plotter.scalar_bars.values():
+        for text in (bar.GetTitleTextProperty(), bar.GetLabelTextProperty()):
+            text.SetFontFamily(pv._vtk.VTK_FONT_FILE)
+            text.SetFontFile(_FONT)
+
+
+def _add_title(plotter: pv.Plotter, text: str) -> None:
+    font = _font_scale(plotter.window_size)
+    plotter.add_text(text, position="upper_edge", font_size=round(18 * font), color="black", font_file=_FONT)
+
+
+def _look_from(plotter: pv.Plotter, camera: str) -> None:
+    """Camera preset: look at the scene's centre from ``CAMERAS[camera]``, perspective, zoomed to fit."""
+    direction, up = (np.asarray(v) for v in CAMERAS[camera])
+    plotter.reset_camera()
+    focal = np.asarray(plotter.camera.focal_point)
+    plotter.camera_position = [focal + direction * plotter.camera.distance, focal, up]
+    plotter.reset_camera()
+    plotter.camera.zoom(1.1)
+    font = _font_scale(plotter.window_size)
+    plotter.add_text(f"view: {camera}", position="lower_left", font_size=round(14 * font), color="black", font_file=_FONT)
+
+
+def _skin(case: CaseData) -> pv.PolyData:
+    return _in_mm(case.fields.extract_surface(algorithm="dataset_surface"))
+
+
+def _add_ghost_bone(plotter: pv.Plotter, case: CaseData, opacity: float = 0.15) -> None:
+    plotter.add_mesh(_skin(case), color="lightgrey", opacity=opacity, smooth_shading=True, label="bone")
+
+
+def _add_isosurfaces(plotter: pv.Plotter, case: CaseData) -> None:
+    """Pressure isosurfaces at ``risk.pressure_thresholds`` in translucent bone, coloured on the pressure scale."""
+    from bmes_fem.units import PA_PER_MMHG
+
+    var = VARIABLES["pressure"]
+    grid = _in_mm(case.fields)
+    clim = var.limits(var.values(grid))
+    levels_mmHg = [threshold / PA_PER_MMHG for threshold in case.config.risk.pressure_thresholds]
+    _add_ghost_bone(plotter, case)
+    drawn = []
+    for level in levels_mmHg:
+        surface = grid.contour(isosurfaces=[level], scalars=var.array)
+        if surface.n_points:
+            plotter.add_mesh(surface, scalars=var.array, cmap=var.cmap, clim=clim, opacity=0.7, smooth_shading=True,
+                             scalar_bar_args=colour_bar_args(var, plotter.window_size))
+            drawn.append(level)
+    absent = [f"{level:g}" for level in levels_mmHg if level not in drawn]
+    _add_title(
+        plotter,
+        f"{case.config.case}: p = {', '.join(f'{v:g}' for v in levels_mmHg)} mmHg"
+        + (f" (none above {', '.join(absent)} mmHg)" if absent else ""),
+    )
+    _use_dejavu(plotter)
+
+
+def _add_risk_zone(plotter: pv.Plotter, case: CaseData) -> None:
+    """Cells with R >= min(critical_indices) as solids coloured by R, numbered as in risk_clusters.csv."""
+    var = VARIABLES["risk"]
+    critical = min(case.config.risk.critical_indices)
+    grid = _in_mm(case.fields)
+    _add_ghost_bone(plotter, case, opacity=0.1)
+    plate = grid.extract_cells(grid.cell_data["region"] == case.region_id("subchondral_plate"))
+    plotter.add_mesh(plate.extract_surface(algorithm="dataset_surface"), color="tan", opacity=0.35, label="subchondral plate")
+    plotter.add_mesh(_in_mm(case.surface), color="lightskyblue", opacity=0.3, label="articular surface")
+    zone = _add_zone_solid(plotter, case)
+    if zone.n_cells:
+        _label_clusters(plotter, zone)
+    n_clusters = len(np.unique(facet_components(zone.cell_connectivity.reshape(-1, 4)))) if zone.n_cells else 0
+    _add_title(plotter, f"{case.config.case}: risk zone R >= {critical:g}, {n_clusters} cluster(s)")
+    plotter.add_legend(bcolor="white", face="rectangle", loc="lower right", size=(0.22, 0.12))
+    _use_dejavu(plotter)
+
+
+def _add_zone_solid(plotter: pv.Plotter, case: CaseData) -> pv.UnstructuredGrid:
+    """Add the cells with R >= min(critical_indices) coloured by R (if any); return them (in mm)."""
+    var = VARIABLES["risk"]
+    zone = _in_mm(case.fields).threshold(value=min(case.config.risk.critical_indices), scalars=var.array)
+    if zone.n_cells:
+        plotter.add_mesh(zone, scalars=var.array, cmap=var.cmap, clim=var.limits(),
+                         scalar_bar_args=colour_bar_args(var, plotter.window_size, position_x=0.05))
+    return zone
+
+
+def _label_clusters(plotter: pv.Plotter, zone: pv.UnstructuredGrid) -> None:
+    """Number the zone's facet-connected clusters 1, 2, ... by decreasing volume at their centroids."""
+    labels = facet_components(zone.cell_connectivity.reshape(-1, 4))
+    volume = zone.compute_cell_sizes(length=False, area=False)["Volume"]
+    centres = zone.cell_centers().points
+    totals = np.bincount(labels, weights=volume)
+    order = np.argsort(-totals)
+    points = [np.bincount(labels, weights=volume * centres[:, k])[order] / totals[order] for k in range(3)]
+    plotter.add_point_labels(
+        np.column_stack(points), [str(i + 1) for i in range(len(order))], font_size=round(24 * _font_scale(plotter.window_size)),
+        font_file=_FONT, text_color="black", shape_color="white", always_visible=True, show_points=False,
+    )
+
+
+def deformation_scale(max_displacement_mm: float, size_mm: float) -> float:
+    """Largest 1-2-5 x 10^k factor drawing the largest displacement at most 8 % of the bone's size."""
+    if max_displacement_mm <= 0:
+        return 1.0
+    target = _DEFORMED_FRACTION * size_mm / max_displacement_mm
+    exponent = np.floor(np.log10(target))
+    mantissa = max(m for m in (1, 2, 5) if m <= target / 10**exponent)
+    return float(mantissa * 10**exponent)
+
+
+def _add_deformed(plotter: pv.Plotter, case: CaseData) -> None:
+    """Surface warped by scale * u, coloured by |u| [um], over the undeformed bone (translucent)."""
+    var = VARIABLES["displacement"]
+    skin = _skin(case)
+    magnitude_um = var.values(skin)
+    scale = deformation_scale(magnitude_um.max() * 1e-3, float(np.ptp(skin.points, axis=0).max()))
+    skin.point_data["u_mm"] = skin.point_data[var.array] * _M_TO_MM
+    var.add_to(skin)
+    warped = skin.warp_by_vector("u_mm", factor=scale)
+    plotter.add_mesh(skin, color="lightgrey", opacity=0.25, label="undeformed")
+    plotter.add_mesh(warped, scalars=var.display_array, cmap=var.cmap, clim=var.limits(magnitude_um),
+                     smooth_shading=True, scalar_bar_args=colour_bar_args(var, plotter.window_size))
+    _add_title(plotter, f"{case.config.case}: deformed shape, displacement x {scale:g}")
+    _use_dejavu(plotter)
+
+
+def _slices_scene(case: CaseData, var: Variable, centre_m, window_size, off_screen: bool) -> pv.Plotter:
+    """Coronal, sagittal and axial slices through ``centre_m``, face-on, on one shared colour scale."""
+    grid = _in_mm(case.fields)
+    var.add_to(grid)
+    origin = np.asarray(centre_m) * _M_TO_MM
+    slices = {name: grid.slice(normal=normal, origin=origin) for name, normal in SLICE_PLANES.items()}
+    clim = var.limits(*(s[var.display_array] for s in slices.values()))
+    skin = grid.extract_surface(algorithm="dataset_surface")
+    plotter = _plotter(window_size, off_screen, shape=(1, 3))
+    font = _font_scale(window_size)
+    for column, (name, normal) in enumerate(SLICE_PLANES.items()):
+        plotter.subplot(0, column)
+        axis = "xyz"[int(np.argmax(np.abs(normal)))]
+        plotter.add_text(f"{name} ({axis} = {origin['xyz'.index(axis)]:.1f} mm)", position="upper_edge",
+                         font_size=round(14 * font), color="black", font_file=_FONT)
+        plotter.add_mesh(slices[name], scalars=var.display_array, cmap=var.cmap, clim=clim, lighting=False,
+                         show_scalar_bar=column == 2,
+                         scalar_bar_args=colour_bar_args(var, window_size, position_x=0.25, position_y=0.05, width=0.5,
+                                                         height=0.08, vertical=False))
+        plotter.add_mesh(skin.slice(normal=normal, origin=origin), color="black", line_width=2)
+        right, up = _camera_frame(np.asarray(normal))
+        plotter.view_vector(np.asarray(normal), viewup=up)
+        plotter.enable_parallel_projection()
+        plotter.reset_camera()
+    _use_dejavu(plotter)
+    return plotter
+
+
 def _camera_frame(normal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Screen (right, up) unit vectors for a camera looking along -normal, up as close to +z as possible."""
     up = np.array([0.0, 0.0, 1.0]) - normal[2] * normal
@@ -83,26 +326,43 @@ def _camera_frame(normal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.cross(up, normal), up
 
 
-def _scene(
-    mesh: pv.UnstructuredGrid,
+def render_cutaway(
+    fields: pv.UnstructuredGrid,
+    png_path: Path,
     *,
     plane_origin_m: Sequence[float],
     plane_normal: Sequence[float],
-    clim_mmHg: tuple[float, float] | None,
-    window_size: tuple[int, int],
+    var: Variable = VARIABLES["pressure"],
+    clim: tuple[float, float] | None = None,
+    window_size: tuple[int, int] = _WINDOW,
+    title: str = "",
+) -> Path:
+    """Write a PNG of the bone clipped by a plane, the cut face coloured by ``var`` (see `cutaway_scene`)."""
+    return save_png(cutaway_scene(fields, var, plane_origin_m, plane_normal, clim, window_size, title), png_path)
+
+
+def cutaway_scene(
+    fields: pv.UnstructuredGrid,
+    var: Variable,
+    plane_origin_m: Sequence[float],
+    plane_normal: Sequence[float],
+    clim: tuple[float, float] | None,
+    window_size: Sequence[int],
     title: str,
 ) -> pv.Plotter:
-    """Build (not render) the off-screen plotter for `render_pressure_cutaway`; the caller closes it."""
+    """The bone clipped by a plane: the half on the -normal side, seen face-on from +normal.
+
+    Parallel projection, superior up when possible; the removed half is a translucent ghost; a 10 mm
+    scale bar. Built, not rendered; the caller closes it.
+    """
     normal = np.asarray(plane_normal, dtype=float)
     if normal.shape != (3,) or not np.linalg.norm(normal) > 0:
         raise BmesError(f"plane_normal {tuple(plane_normal)} must be a non-zero 3-vector")
     normal /= np.linalg.norm(normal)
     origin = np.asarray(plane_origin_m, dtype=float) * _M_TO_MM
-    mesh = mesh.copy()
-    mesh.points = mesh.points * _M_TO_MM
-    pressure = mesh.point_data["p_mmHg"]
-    font = window_size[1] / 1200  # font sizes below are for a 1200 px high picture
-    clim = clim_mmHg if clim_mmHg is not None else (float(pressure.min()), float(pressure.max()))
+    mesh = _in_mm(fields)
+    var.add_to(mesh)
+    font = _font_scale(window_size)
 
     kept = mesh.clip(normal=normal, origin=origin, crinkle=False)
     if kept.n_cells == 0:
@@ -112,33 +372,19 @@ def _scene(
 
     plotter = pv.Plotter(off_screen=True, window_size=list(window_size), lighting="none")
     plotter.add_light(pv.Light(light_type="headlight"))
-    _add_ghost(plotter, ghost)
+    _add_ghost_layer(plotter, ghost)
     # Cut face faces the headlight, so ambient + diffuse = 1 reproduces the colour bar exactly.
     plotter.add_mesh(
         kept,
-        scalars="p_mmHg",
-        cmap=CMAP,
-        clim=clim,
+        scalars=var.display_array,
+        cmap=var.cmap,
+        clim=clim if clim is not None else var.limits(mesh[var.display_array]),
         ambient=0.3,
         diffuse=0.7,
         specular=0.0,
-        scalar_bar_args=dict(
-            title="Interstitial pressure [mmHg]\n",  # newline: gap between title and bar
-            vertical=True,
-            n_labels=5,
-            fmt="%.0f",
-            title_font_size=round(30 * font),
-            label_font_size=round(26 * font),
-            color="black",
-            position_x=0.80,
-            position_y=0.12,
-            width=0.06,
-            height=0.70,
-        ),
+        scalar_bar_args=colour_bar_args(var, window_size),
     )
-    for text in (plotter.scalar_bar.GetTitleTextProperty(), plotter.scalar_bar.GetLabelTextProperty()):
-        text.SetFontFamily(pv._vtk.VTK_FONT_FILE)
-        text.SetFontFile(_FONT)
+    _use_dejavu(plotter)
     plotter.add_mesh(skin.slice(normal=normal, origin=origin), color="black", line_width=2)  # cut outline
 
     right, up = _camera_frame(normal)
@@ -172,12 +418,12 @@ def _scene(
         justification_vertical="top",
     )
     if title:
-        plotter.add_text(title, position="upper_edge", font_size=round(18 * font), color="black", font_file=_FONT)
+        _add_title(plotter, title)
     plotter.add_axes(color="black", xlabel="x", ylabel="y", zlabel="z (sup.)")
     return plotter
 
 
-def _add_ghost(plotter: pv.Plotter, ghost: pv.PolyData) -> None:
+def _add_ghost_layer(plotter: pv.Plotter, ghost: pv.PolyData) -> None:
     """Draw the removed half translucent in a layer under the main scene, so it never tints the cut face."""
     mapper = pv._vtk.vtkDataSetMapper()
     mapper.SetInputData(ghost)
@@ -196,8 +442,8 @@ def _add_ghost(plotter: pv.Plotter, ghost: pv.PolyData) -> None:
     plotter.ren_win.AddRenderer(under)
 
 
-def _project(plotter: pv.Plotter, points_m: Sequence[Sequence[float]]) -> np.ndarray:
-    """Pixel (column, row from the top) of world points in metres, for a rendered `_scene` plotter."""
+def project_to_pixels(plotter: pv.Plotter, points_m: Sequence[Sequence[float]]) -> np.ndarray:
+    """Pixel (column, row from the top) of world points in metres, for a rendered plotter drawn in mm."""
     coord = pv._vtk.vtkCoordinate()
     coord.SetCoordinateSystemToWorld()
     height = plotter.window_size[1]
@@ -207,3 +453,45 @@ def _project(plotter: pv.Plotter, points_m: Sequence[Sequence[float]]) -> np.nda
         x, y = coord.GetComputedDoubleDisplayValue(plotter.renderer)
         pixels.append((x, height - 1 - y))
     return np.array(pixels)
+
+
+def export_scene_html(case: CaseData, html_path: Path) -> Path:
+    """A self-contained HTML file (vtk.js viewer and data inline, no network) of bone, isosurfaces and risk zone.
+
+    Needs the package trame-vtk (its offline viewer page); the scene is serialised with its
+    serialisers from an off-screen render window, no server.
+    """
+    try:
+        from trame_vtk.modules.vtk.serializers import (
+            SynchronizationContext,
+            extract_array_hash,
+            initialize_serializers,
+            reference_id,
+            serialize,
+        )
+        from trame_vtk.tools.vtksz2html import write_html
+    except ImportError as exc:
+        raise BmesError(f"the interactive export {html_path} needs trame-vtk (pip install trame-vtk): {exc}") from exc
+    plotter = _plotter((1200, 900))
+    try:
+        _add_isosurfaces(plotter, case)
+        _add_zone_solid(plotter, case)
+        _look_from(plotter, "anterior")
+        plotter.render()
+        initialize_serializers()
+        context = SynchronizationContext()
+        window = plotter.render_window
+        scene = serialize(None, window, reference_id(window), context, 1)
+        scene["extra"] = {"vtkRefId": reference_id(window), "centerOfRotation": plotter.camera.focal_point,
+                          "camera": reference_id(plotter.camera)}
+        hashes = {entry["hash"]: dict(entry, content=context.get_cached_data_array(entry["hash"], False))
+                  for entry in extract_array_hash(scene)}
+    finally:
+        plotter.close()
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zfile:
+        zfile.writestr("index.json", json.dumps({"hashes": hashes, "scene": scene}))
+    html = io.StringIO()
+    write_html(archive.getvalue(), html)
+    Path(html_path).write_text(html.getvalue(), encoding="utf-8")
+    return Path(html_path)

@@ -1,34 +1,89 @@
-"""Figures and tables a user looks at, made from a finished case folder."""
+"""Tables, figures and summary entries of a case, written into its folder by ``write_report``.
+
+Collective: the clusters are found on the distributed mesh (bmes_fem.clusters); files are written
+and figures rendered on rank 0 only. The case folder then holds:
+
+- ``articular_surface.vtp``: the articular boundary's triangles [m] (depths, figures);
+- ``risk_clusters.csv``: clusters of trabecular cells with R >= R_crit, per ``risk.critical_indices``;
+- ``pressure_clusters.csv``: clusters of cells whose mean p exceeds each ``risk.pressure_thresholds``;
+- with ``output.figures``: ``figures/`` with `DEFAULT_VIEWS` (camera 'anterior'), the two plots and
+  ``scene.html`` (interactive, offline; only when trame-vtk is installed).
+"""
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
+import numpy as np
+
+from bmes_fem.bcs import ARTICULAR
+from bmes_fem.clusters import Cluster, boundary_triangles_m, find_clusters, write_clusters_csv, zone_totals
 from bmes_fem.config import Config
 from bmes_fem.io import FIELDS_FILE
 from bmes_fem.post import CellFields
 from bmes_fem.problem import SteadySolution
+from bmes_fem.results import SURFACE_FILE, CaseData, load_fields, surface_polydata
+from bmes_fem.units import PA_PER_MMHG
 
-CUTAWAY_FIGURE = Path("figures") / "pressure_cutaway.png"
+RISK_CLUSTERS_FILE = "risk_clusters.csv"
+PRESSURE_CLUSTERS_FILE = "pressure_clusters.csv"
+DEFAULT_VIEWS = ("cutaway", "isosurfaces", "clusters")
+DEPTH_PLOT = Path("figures") / "pressure_depth.png"
+HISTOGRAM_PLOT = Path("figures") / "risk_histogram.png"
+SCENE_HTML = Path("figures") / "scene.html"
 
 
 def write_report(folder: Path, config: Config, solution: SteadySolution, cells: CellFields) -> dict:
-    """Write the figures and tables of a case into ``folder``; return entries for ``summary.json``."""
-    if config.output.figures and solution.domain.mesh.comm.rank == 0:
-        _render_cutaway(folder, config)
-    return {}
+    """Write the tables and figures of a case into ``folder``; return entries for ``summary.json`` (collective)."""
+    domain = solution.domain
+    triangles_m = boundary_triangles_m(domain, ARTICULAR)
+    risk_zones = {
+        f"{critical:g}": _clusters(solution, cells, cells.trabecular & (cells.risk_index >= critical), cells.risk_index, triangles_m)
+        for critical in config.risk.critical_indices
+    }
+    p_cell_mmHg = _cell_mean_pressure_mmHg(solution)
+    pressure_zones = {
+        f"{threshold / PA_PER_MMHG:g}": _clusters(solution, cells, p_cell_mmHg > threshold / PA_PER_MMHG, p_cell_mmHg, triangles_m)
+        for threshold in config.risk.pressure_thresholds
+    }
+    entries = {
+        "regions": dict(domain.regions),
+        "clusters": {
+            "risk": {f"R_ge_{key}": zone_totals(zones) for key, zones in risk_zones.items()},
+            "pressure": {f"p_above_{key}_mmHg": zone_totals(zones) for key, zones in pressure_zones.items()},
+        },
+    }
+    if domain.mesh.comm.rank == 0:
+        write_clusters_csv(folder / RISK_CLUSTERS_FILE, risk_zones, "R_crit", "peak_R")
+        write_clusters_csv(folder / PRESSURE_CLUSTERS_FILE, pressure_zones, "p_threshold_mmHg", "peak_p_mmHg")
+        surface = surface_polydata(triangles_m)
+        surface.save(folder / SURFACE_FILE)
+        if config.output.figures:
+            case = CaseData(folder, config, load_fields(folder / FIELDS_FILE), surface, dict(domain.regions))
+            entries["figures"] = [str(path.relative_to(folder)) for path in write_figures(case)]
+    return domain.mesh.comm.bcast(entries, root=0)
 
 
-def _render_cutaway(folder: Path, config: Config) -> None:
-    """``figures/pressure_cutaway.png``: a coronal cut through the first lesion's centre."""
-    from bmes_fem.render import render_pressure_cutaway
+def write_figures(case: CaseData) -> list[Path]:
+    """The default figures: `DEFAULT_VIEWS`, pressure against depth, R histogram, and the HTML scene if possible."""
+    from bmes_fem.plots import plot_pressure_depth, plot_risk_histogram
+    from bmes_fem.render import export_scene_html, lesion_centre_m, render_views
 
-    (folder / CUTAWAY_FIGURE.parent).mkdir(exist_ok=True)
-    centre = config.lesions[0].centre if config.lesions else config.load.head_centre
-    render_pressure_cutaway(
-        folder / FIELDS_FILE,
-        folder / CUTAWAY_FIGURE,
-        plane_origin_m=centre,
-        plane_normal=(0.0, 1.0, 0.0),
-        title=config.case,
-    )
+    paths = render_views(case, DEFAULT_VIEWS)
+    paths.append(plot_pressure_depth(case, case.folder / DEPTH_PLOT, lesion_centre_m(case)))
+    paths.append(plot_risk_histogram(case, case.folder / HISTOGRAM_PLOT))
+    if importlib.util.find_spec("trame_vtk") is not None:
+        paths.append(export_scene_html(case, case.folder / SCENE_HTML))
+    return paths
+
+
+def _clusters(solution: SteadySolution, cells: CellFields, in_zone, value, triangles_m) -> list[Cluster]:
+    return find_clusters(solution.domain, in_zone, value, cells.volume_m3, cells.region, triangles_m)
+
+
+def _cell_mean_pressure_mmHg(solution: SteadySolution) -> np.ndarray:
+    """Mean of p over each owned cell [mmHg]: for P1 on a tetrahedron, the mean of its four vertex values."""
+    space = solution.pressure.function_space
+    n_owned = space.mesh.topology.index_map(space.mesh.topology.dim).size_local
+    return solution.pressure.x.array[space.dofmap.list[:n_owned]].mean(axis=1) / PA_PER_MMHG
