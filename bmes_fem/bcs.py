@@ -56,10 +56,13 @@ def contact_profiles(x: ufl.SpatialCoordinate, load: JointLoad) -> list[tuple[st
     return [("load.contact_half_angle", cap, 1.0)]
 
 
-def contact_traction(domain: Domain, load: JointLoad) -> tuple[ufl.core.expr.Expr, ufl.Measure]:
+def contact_traction(
+    domain: Domain, load: JointLoad, force_vector_N: ufl.core.expr.Expr | None = None
+) -> tuple[ufl.core.expr.Expr, ufl.Measure]:
     """t = F sum_i f_i w_i(x) / int_articular w_i ds on the articular surface, so int t ds = F exactly.
 
     The cartilage transmits the joint force; it is spread parallel to F with the patch profiles w_i.
+    ``force_vector_N`` (e.g. a Constant updated in time) replaces the configured F; the patches stay.
     Raises ConfigError if a patch reaches beyond the articular surface (it would lose force).
     """
     ds = boundary_measure(domain)(metadata={"quadrature_degree": CONTACT_QUADRATURE_DEGREE})
@@ -76,7 +79,8 @@ def contact_traction(domain: Domain, load: JointLoad) -> tuple[ufl.core.expr.Exp
                 f"({share:.1%} of its load lies on it); expected a patch inside it"
             )
         shape = shape + fraction / on_articular * profile
-    return ufl.as_vector(load.force_vector_N()) * shape, ds_articular
+    force = ufl.as_vector(load.force_vector_N()) if force_vector_N is None else force_vector_N
+    return force * shape, ds_articular
 
 
 def clamped(space: fem.FunctionSpace, domain: Domain, boundary: str = CUT) -> fem.DirichletBC:

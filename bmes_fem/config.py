@@ -29,10 +29,12 @@ from bmes_fem.config_geometry import (
     MeshSettings,
     default_geometry,
 )
+from bmes_fem.config_transient import Transient
 from bmes_fem.errors import ConfigError
 from bmes_fem.schema import (
     Angle,
     Area,
+    Compliance,
     ConductancePerArea,
     Fraction,
     Mass,
@@ -84,6 +86,7 @@ class Fluid(Section):
     reflection_coefficient: Fraction = 0.85
     capillary_filtration: Annotated[RatePerPressure, Field(gt=0.0)] = 1.0e-8
     venous_pressure: Pressure = mmHg(15.0)
+    vascular_storage: Annotated[Compliance, Field(ge=0.0)] = 1.0e-6
 
     def effective_capillary_pressure(self) -> float:
         """p_eff = p_c - sigma_r (pi_c - pi_i) [Pa]: the Starling equilibrium pressure."""
@@ -110,6 +113,7 @@ class Fluid(Section):
 class _RegionBase(Section):
     poisson_ratio: Annotated[float, Field(gt=-1.0, lt=0.5)] = 0.3
     permeability: Annotated[Area, Field(gt=0.0)] = 1.0e-16
+    biot_modulus: PositivePressure  # M, 1/M = phi/K_f + (alpha - phi)/K_s
 
 
 class Trabecular(_RegionBase):
@@ -121,15 +125,7 @@ class Trabecular(_RegionBase):
     mineralisation_exponent: Positive = 2.74
     biot_coefficient: Fraction = 0.95
     permeability: Annotated[Area, Field(gt=0.0)] = 1.0e-15
-
-    def youngs_modulus(self, relative_mineralisation: float = 1.0, bone_volume_fraction: float | None = None) -> float:
-        """E = E_tissue m^gamma_m (BV/TV)^n [Pa]."""
-        bvtv = self.bone_volume_fraction if bone_volume_fraction is None else bone_volume_fraction
-        return (
-            self.tissue_modulus
-            * relative_mineralisation**self.mineralisation_exponent
-            * bvtv**self.volume_fraction_exponent
-        )
+    biot_modulus: PositivePressure = 3.1e9
 
 
 class SolidRegion(_RegionBase):
@@ -141,8 +137,8 @@ class SolidRegion(_RegionBase):
 
 class Tissue(Section):
     trabecular: Trabecular = Trabecular()
-    cortical: SolidRegion = SolidRegion(youngs_modulus=17.0e9, biot_coefficient=0.3)
-    subchondral_plate: SolidRegion = SolidRegion(youngs_modulus=2.0e9, biot_coefficient=0.5)
+    cortical: SolidRegion = SolidRegion(youngs_modulus=17.0e9, biot_coefficient=0.3, biot_modulus=26.0e9)
+    subchondral_plate: SolidRegion = SolidRegion(youngs_modulus=2.0e9, biot_coefficient=0.5, biot_modulus=14.0e9)
     fluid_viscosity: Annotated[Viscosity, Field(gt=0.0)] = 1.0e-3
 
 
@@ -241,6 +237,8 @@ class Config(Section):
     risk: Risk = Risk()
     solver: Solver = Solver()
     output: Output = Output()
+    analysis: Literal["steady", "transient"] = "steady"
+    transient: Transient = Transient()
 
     @field_validator("geometry", mode="before")
     @classmethod

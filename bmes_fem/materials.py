@@ -6,7 +6,9 @@ Healthy values hold where chi = 0, the ``lesion_effects`` values where chi = 1 (
   ``kappa = kappa_h f_kappa^chi``;
 - pressures, the reflection coefficient, mineralisation and BV/TV blend linearly,
   ``q = q_h + chi (q_l - q_h)``;
-- trabecular modulus ``E = E_tissue m^gamma_m (BV/TV)^n`` (Hernandez et al. 2001).
+- trabecular modulus ``E = E_tissue m^gamma_m (BV/TV)^n`` (Hernandez et al. 2001);
+- storage ``S = 1/M + c_vasc``: the Biot modulus of each region plus, in marrow, the vascular
+  compliance that makes intraosseous pressure fill over about a minute (Beverly et al. 2019).
 
 Capillary exchange and venous drainage act in the marrow, i.e. in the ``trabecular`` region only;
 the lesion modifies trabecular properties only (cortex and subchondral plate hold no marrow).
@@ -88,12 +90,17 @@ class TissueFields:
     venous_conductance: ufl.core.expr.Expr  # G_v [1/(Pa s)]
     effective_capillary_pressure: ufl.core.expr.Expr  # p_eff = p_c - sigma_r (pi_c - pi_i) [Pa]
     venous_pressure: ufl.core.expr.Expr  # p_v [Pa]
+    storage: ufl.core.expr.Expr  # S = 1/M + c_vasc (marrow only) [1/Pa]
     healthy_venous_conductance: float  # calibrated G_v,h [1/(Pa s)]
 
     def lame_parameters(self) -> tuple[ufl.core.expr.Expr, ufl.core.expr.Expr]:
         """mu = E / (2 (1 + nu)), lambda = E nu / ((1 + nu)(1 - 2 nu))."""
         E, nu = self.youngs_modulus, self.poisson_ratio
         return E / (2.0 * (1.0 + nu)), E * nu / ((1.0 + nu) * (1.0 - 2.0 * nu))
+
+    def drained_bulk_modulus(self) -> ufl.core.expr.Expr:
+        """K_dr = E / (3 (1 - 2 nu))."""
+        return self.youngs_modulus / (3.0 * (1.0 - 2.0 * self.poisson_ratio))
 
 
 def build_tissue_fields(domain: Domain, config: Config, pressure_space: fem.FunctionSpace) -> TissueFields:
@@ -140,5 +147,7 @@ def build_tissue_fields(domain: Domain, config: Config, pressure_space: fem.Func
         effective_capillary_pressure=linear(fluid.capillary_pressure, effects.capillary_pressure)
         - reflection * (fluid.plasma_oncotic_pressure - oncotic_interstitial),
         venous_pressure=linear(fluid.venous_pressure, effects.venous_pressure),
+        storage=region_function(domain, {r: 1.0 / s.biot_modulus for r, s in regions.items()}, "inverse_M")
+        + marrow * fluid.vascular_storage,
         healthy_venous_conductance=g_v_healthy,
     )

@@ -7,18 +7,12 @@ momentum with that p. Spaces: P1 pressure, P2 displacement (the Taylor-Hood pair
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import ufl
 from dolfinx import fem
 
-from bmes_fem.bcs import (
-    ARTICULAR,
-    CUT,
-    cell_measure,
-    clamped,
-    contact_traction,
-    drainage_terms,
-)
+from bmes_fem.bcs import ARTICULAR, CUT, cell_measure, clamped, contact_traction, drainage_terms
 from bmes_fem.config import Config
 from bmes_fem.forms import elasticity_forms, steady_pressure_forms
 from bmes_fem.materials import TRABECULAR, TissueFields, build_tissue_fields
@@ -37,52 +31,78 @@ class SteadySolution:
     solves: tuple[SolveStats, ...]
 
 
-def solve_steady(domain: Domain, config: Config) -> SteadySolution:
-    """Solve the steady fluid balance, then elasticity loaded by alpha p and the joint contact traction."""
+def taylor_hood_spaces(domain: Domain) -> tuple[fem.FunctionSpace, fem.FunctionSpace]:
+    """(P2 displacement, P1 pressure) on the domain's mesh."""
     domain.require(regions=[TRABECULAR], boundaries=[ARTICULAR, CUT])
     mesh = domain.mesh
-    pressure_space = fem.functionspace(mesh, ("Lagrange", 1))
-    displacement_space = fem.functionspace(mesh, ("Lagrange", 2, (mesh.geometry.dim,)))
-    tissue = build_tissue_fields(domain, config, pressure_space)
-    dx = cell_measure(domain)
-    preset, overrides = config.solver.preset, config.solver.petsc_options
+    return fem.functionspace(mesh, ("Lagrange", 2, (mesh.geometry.dim,))), fem.functionspace(mesh, ("Lagrange", 1))
 
-    a_p, l_p = steady_pressure_forms(
-        ufl.TrialFunction(pressure_space),
-        ufl.TestFunction(pressure_space),
+
+def solve_steady_pressure(
+    domain: Domain, config: Config, tissue: TissueFields, space: fem.FunctionSpace
+) -> tuple[fem.Function, SolveStats]:
+    """-div(kappa grad p) + (L + G_v) p = L p_eff + G_v p_v with the configured Robin drainage."""
+    a, rhs = steady_pressure_forms(
+        ufl.TrialFunction(space),
+        ufl.TestFunction(space),
         mobility=tissue.mobility,
         filtration=tissue.filtration,
         venous_conductance=tissue.venous_conductance,
         effective_capillary_pressure=tissue.effective_capillary_pressure,
         venous_pressure=tissue.venous_pressure,
         drainage=drainage_terms(domain, config.boundaries),
-        dx=dx,
+        dx=cell_measure(domain),
     )
-    pressure, pressure_stats = solve_linear(a_p, l_p, name="pressure", preset=preset, overrides=overrides)
+    pressure, stats = solve_linear(
+        a, rhs, name="pressure", preset=config.solver.preset, overrides=config.solver.petsc_options
+    )
     pressure.name = "p"
+    return pressure, stats
 
-    traction, ds_articular = contact_traction(domain, config.load)
+
+def solve_drained_displacement(
+    domain: Domain,
+    config: Config,
+    tissue: TissueFields,
+    space: fem.FunctionSpace,
+    pressure: fem.Function,
+    tractions: Sequence[tuple[ufl.core.expr.Expr, ufl.Measure]],
+) -> tuple[fem.Function, SolveStats]:
+    """-div(sigma'(u) - alpha p I) = 0 with the given tractions, clamped on the cut."""
     mu, lmbda = tissue.lame_parameters()
-    a_u, l_u = elasticity_forms(
-        ufl.TrialFunction(displacement_space),
-        ufl.TestFunction(displacement_space),
+    a, rhs = elasticity_forms(
+        ufl.TrialFunction(space),
+        ufl.TestFunction(space),
         mu=mu,
         lmbda=lmbda,
         biot_coefficient=tissue.biot_coefficient,
         pressure=pressure,
-        tractions=[(traction, ds_articular)],
-        dx=dx,
+        tractions=tractions,
+        dx=cell_measure(domain),
     )
-    displacement, displacement_stats = solve_linear(
-        a_u,
-        l_u,
+    preset = config.solver.preset
+    displacement, stats = solve_linear(
+        a,
+        rhs,
         name="displacement",
         preset=preset,
-        overrides=overrides,
-        bcs=[clamped(displacement_space, domain)],
-        near_nullspace=rigid_body_modes(displacement_space) if preset == "iterative" else None,
+        overrides=config.solver.petsc_options,
+        bcs=[clamped(space, domain)],
+        near_nullspace=rigid_body_modes(space) if preset == "iterative" else None,
     )
     displacement.name = "u"
+    return displacement, stats
+
+
+def solve_steady(domain: Domain, config: Config) -> SteadySolution:
+    """Solve the steady fluid balance, then elasticity loaded by alpha p and the joint contact traction."""
+    displacement_space, pressure_space = taylor_hood_spaces(domain)
+    tissue = build_tissue_fields(domain, config, pressure_space)
+    pressure, pressure_stats = solve_steady_pressure(domain, config, tissue, pressure_space)
+    traction, ds_articular = contact_traction(domain, config.load)
+    displacement, displacement_stats = solve_drained_displacement(
+        domain, config, tissue, displacement_space, pressure, [(traction, ds_articular)]
+    )
     return SteadySolution(
         domain, tissue, pressure, displacement, traction, ds_articular, (pressure_stats, displacement_stats)
     )

@@ -27,6 +27,8 @@ Mass = _quantity("mass")
 Angle = _quantity("angle")
 Area = _quantity("area")
 Viscosity = _quantity("viscosity")
+Time = _quantity("time")
+Compliance = _quantity("compliance")
 RatePerPressure = _quantity("rate_per_pressure")
 ConductancePerArea = _quantity("conductance_per_area")
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]

@@ -24,6 +24,8 @@ DIMENSIONS: dict[str, tuple[str, str]] = {
     "dimensionless": ("", "0.85"),
     "area": ("m**2", "1e-15 m^2"),
     "viscosity": ("Pa*s", "1 mPa*s"),
+    "time": ("s", "0.02 s"),
+    "compliance": ("1/Pa", "1e-6 1/Pa"),
     "rate_per_pressure": ("1/(Pa*s)", "1e-8 1/(Pa*s)"),
     "conductance_per_area": ("m/(Pa*s)", "1e-11 m/(Pa*s)"),
 }
