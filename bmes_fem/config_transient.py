@@ -30,9 +30,9 @@ class TimeStepping(Section):
         return self
 
     def times(self) -> np.ndarray:
-        """t_1 ... t_N (the last step ends at end_time)."""
+        """t_n = n dt for n = 1 ... ceil(end_time / dt): equal steps, the last at or just after end_time."""
         steps = int(np.ceil(self.end_time / self.time_step - 1e-9))
-        return np.minimum(self.time_step * np.arange(1, steps + 1), self.end_time)
+        return self.time_step * np.arange(1, steps + 1)
 
 
 class Waveform(Section):
