@@ -100,8 +100,8 @@ def build_view(
     if view == "cutaway":
         return cutaway_scene(case.fields, VARIABLES["pressure"], centre, (0.0, 1.0, 0.0), None, window_size, case.config.case)
     if view == "slices":
-        return _slices_scene(case, VARIABLES["pressure"], centre, window_size, off_screen)
-    plotter = _plotter(window_size, off_screen)
+        return _slices_scene(case, VARIABLES["pressure"], centre, (2 * window_size[0], window_size[1] * 3 // 4), off_screen)
+    plotter = new_plotter(window_size, off_screen)
     {"isosurfaces": _add_isosurfaces, "clusters": _add_risk_zone, "deformed": _add_deformed}[view](plotter, case)
     _look_from(plotter, camera)
     plotter.add_axes(color="black", xlabel="x", ylabel="y", zlabel="z (sup.)")
@@ -132,7 +132,7 @@ def save_png(plotter: pv.Plotter, png_path: Path) -> Path:
     return png_path
 
 
-def _in_mm(dataset: pv.DataSet) -> pv.DataSet:
+def in_mm(dataset: pv.DataSet) -> pv.DataSet:
     scaled = dataset.copy()
     scaled.points = scaled.points * _M_TO_MM
     return scaled
@@ -142,28 +142,33 @@ def _font_scale(window_size: Sequence[int]) -> float:
     return window_size[1] / 1200  # font sizes below are for a 1200 px high picture
 
 
-def _plotter(window_size: Sequence[int], off_screen: bool = True, shape=(1, 1)) -> pv.Plotter:
+def new_plotter(window_size: Sequence[int], off_screen: bool = True, shape=(1, 1)) -> pv.Plotter:
     plotter = pv.Plotter(off_screen=off_screen, window_size=list(window_size), shape=shape, border=False)
     plotter.set_background("white")
     return plotter
 
 
-def colour_bar_args(var: Variable, window_size: Sequence[int], **position) -> dict:
-    """Scalar-bar arguments: the variable's title with its unit, black DejaVu text, vertical on the right."""
+def colour_bar_args(title: str, window_size: Sequence[int], **overrides) -> dict:
+    """Scalar-bar arguments: ``title`` (name [unit]), black text, vertical on the right unless overridden."""
     font = _font_scale(window_size)
-    return dict(
-        title=var.title + "\n",  # newline: gap between title and bar
+    args = dict(
+        title=title + "\n",  # newline: gap between title and bar
         vertical=True,
         n_labels=5,
         fmt="%.3g",
         title_font_size=round(30 * font),
         label_font_size=round(26 * font),
         color="black",
-        **({"position_x": 0.80, "position_y": 0.12, "width": 0.06, "height": 0.70} | position),
+        position_x=0.80,
+        position_y=0.12,
+        width=0.06,
+        height=0.70,
     )
+    args.update(overrides)
+    return args
 
 
-def _use_dejavu(plotter: pv.Plotter) -> None:
+def use_dejavu(plotter: pv.Plotter) -> None:
     """Draw every colour bar's text in DejaVu Sans (VTK's own font has no square brackets)."""
     for bar in plotter.scalar_bars.values():
         for text in (bar.GetTitleTextProperty(), bar.GetLabelTextProperty()):
@@ -189,11 +194,11 @@ def _look_from(plotter: pv.Plotter, camera: str) -> None:
 
 
 def _skin(case: CaseData) -> pv.PolyData:
-    return _in_mm(case.fields.extract_surface(algorithm="dataset_surface"))
+    return in_mm(case.fields.extract_surface(algorithm="dataset_surface"))
 
 
 def _add_ghost_bone(plotter: pv.Plotter, case: CaseData, opacity: float = 0.15) -> None:
-    plotter.add_mesh(_skin(case), color="lightgrey", opacity=opacity, smooth_shading=True, label="bone")
+    plotter.add_mesh(_skin(case), color="lightgrey", opacity=opacity, smooth_shading=True)
 
 
 def _add_isosurfaces(plotter: pv.Plotter, case: CaseData) -> None:
@@ -201,7 +206,7 @@ def _add_isosurfaces(plotter: pv.Plotter, case: CaseData) -> None:
     from bmes_fem.units import PA_PER_MMHG
 
     var = VARIABLES["pressure"]
-    grid = _in_mm(case.fields)
+    grid = in_mm(case.fields)
     clim = var.limits(var.values(grid))
     levels_mmHg = [threshold / PA_PER_MMHG for threshold in case.config.risk.pressure_thresholds]
     _add_ghost_bone(plotter, case)
@@ -210,7 +215,7 @@ def _add_isosurfaces(plotter: pv.Plotter, case: CaseData) -> None:
         surface = grid.contour(isosurfaces=[level], scalars=var.array)
         if surface.n_points:
             plotter.add_mesh(surface, scalars=var.array, cmap=var.cmap, clim=clim, opacity=0.7, smooth_shading=True,
-                             scalar_bar_args=colour_bar_args(var, plotter.window_size))
+                             scalar_bar_args=colour_bar_args(var.title, plotter.window_size))
             drawn.append(level)
     absent = [f"{level:g}" for level in levels_mmHg if level not in drawn]
     _add_title(
@@ -218,34 +223,35 @@ def _add_isosurfaces(plotter: pv.Plotter, case: CaseData) -> None:
         f"{case.config.case}: p = {', '.join(f'{v:g}' for v in levels_mmHg)} mmHg"
         + (f" (none above {', '.join(absent)} mmHg)" if absent else ""),
     )
-    _use_dejavu(plotter)
+    use_dejavu(plotter)
 
 
 def _add_risk_zone(plotter: pv.Plotter, case: CaseData) -> None:
     """Cells with R >= min(critical_indices) as solids coloured by R, numbered as in risk_clusters.csv."""
     var = VARIABLES["risk"]
     critical = min(case.config.risk.critical_indices)
-    grid = _in_mm(case.fields)
+    grid = in_mm(case.fields)
     _add_ghost_bone(plotter, case, opacity=0.1)
     plate = grid.extract_cells(grid.cell_data["region"] == case.region_id("subchondral_plate"))
-    plotter.add_mesh(plate.extract_surface(algorithm="dataset_surface"), color="tan", opacity=0.35, label="subchondral plate")
-    plotter.add_mesh(_in_mm(case.surface), color="lightskyblue", opacity=0.3, label="articular surface")
+    plotter.add_mesh(plate.extract_surface(algorithm="dataset_surface"), color="tan", opacity=0.2)
+    plotter.add_mesh(in_mm(case.surface), color="lightskyblue", opacity=0.3)
     zone = _add_zone_solid(plotter, case)
     if zone.n_cells:
         _label_clusters(plotter, zone)
     n_clusters = len(np.unique(facet_components(zone.cell_connectivity.reshape(-1, 4)))) if zone.n_cells else 0
     _add_title(plotter, f"{case.config.case}: risk zone R >= {critical:g}, {n_clusters} cluster(s)")
-    plotter.add_legend(bcolor="white", face="rectangle", loc="lower right", size=(0.22, 0.12))
-    _use_dejavu(plotter)
+    plotter.add_text("tan: subchondral plate\nblue: articular surface\ngrey: bone", position="lower_right",
+                     font_size=round(14 * _font_scale(plotter.window_size)), color="black", font_file=_FONT)
+    use_dejavu(plotter)
 
 
-def _add_zone_solid(plotter: pv.Plotter, case: CaseData) -> pv.UnstructuredGrid:
+def _add_zone_solid(plotter: pv.Plotter, case: CaseData, bar: bool = True) -> pv.UnstructuredGrid:
     """Add the cells with R >= min(critical_indices) coloured by R (if any); return them (in mm)."""
     var = VARIABLES["risk"]
-    zone = _in_mm(case.fields).threshold(value=min(case.config.risk.critical_indices), scalars=var.array)
+    zone = in_mm(case.fields).threshold(value=min(case.config.risk.critical_indices), scalars=var.array)
     if zone.n_cells:
-        plotter.add_mesh(zone, scalars=var.array, cmap=var.cmap, clim=var.limits(),
-                         scalar_bar_args=colour_bar_args(var, plotter.window_size, position_x=0.05))
+        plotter.add_mesh(zone, scalars=var.array, cmap=var.cmap, clim=var.limits(), show_scalar_bar=bar,
+                         scalar_bar_args=colour_bar_args(var.title, plotter.window_size, position_x=0.05))
     return zone
 
 
@@ -282,39 +288,50 @@ def _add_deformed(plotter: pv.Plotter, case: CaseData) -> None:
     skin.point_data["u_mm"] = skin.point_data[var.array] * _M_TO_MM
     var.add_to(skin)
     warped = skin.warp_by_vector("u_mm", factor=scale)
-    plotter.add_mesh(skin, color="lightgrey", opacity=0.25, label="undeformed")
-    plotter.add_mesh(warped, scalars=var.display_array, cmap=var.cmap, clim=var.limits(magnitude_um),
-                     smooth_shading=True, scalar_bar_args=colour_bar_args(var, plotter.window_size))
+    plotter.add_mesh(skin, color="lightgrey", opacity=0.25)  # undeformed
+    plotter.add_mesh(warped, scalars=var.display_array, cmap=var.cmap, clim=(0.0, float(magnitude_um.max())),
+                     smooth_shading=True, scalar_bar_args=colour_bar_args(var.title, plotter.window_size))
     _add_title(plotter, f"{case.config.case}: deformed shape, displacement x {scale:g}")
-    _use_dejavu(plotter)
+    use_dejavu(plotter)
 
 
 def _slices_scene(case: CaseData, var: Variable, centre_m, window_size, off_screen: bool) -> pv.Plotter:
     """Coronal, sagittal and axial slices through ``centre_m``, face-on, on one shared colour scale."""
-    grid = _in_mm(case.fields)
+    grid = in_mm(case.fields)
     var.add_to(grid)
     origin = np.asarray(centre_m) * _M_TO_MM
     slices = {name: grid.slice(normal=normal, origin=origin) for name, normal in SLICE_PLANES.items()}
     clim = var.limits(*(s[var.display_array] for s in slices.values()))
-    skin = grid.extract_surface(algorithm="dataset_surface")
-    plotter = _plotter(window_size, off_screen, shape=(1, 3))
-    font = _font_scale(window_size)
+    plotter = new_plotter(window_size, off_screen, shape=(1, 3))
     for column, (name, normal) in enumerate(SLICE_PLANES.items()):
         plotter.subplot(0, column)
-        axis = "xyz"[int(np.argmax(np.abs(normal)))]
-        plotter.add_text(f"{name} ({axis} = {origin['xyz'.index(axis)]:.1f} mm)", position="upper_edge",
-                         font_size=round(14 * font), color="black", font_file=_FONT)
-        plotter.add_mesh(slices[name], scalars=var.display_array, cmap=var.cmap, clim=clim, lighting=False,
-                         show_scalar_bar=column == 2,
-                         scalar_bar_args=colour_bar_args(var, window_size, position_x=0.25, position_y=0.05, width=0.5,
-                                                         height=0.08, vertical=False))
-        plotter.add_mesh(skin.slice(normal=normal, origin=origin), color="black", line_width=2)
-        right, up = _camera_frame(np.asarray(normal))
-        plotter.view_vector(np.asarray(normal), viewup=up)
-        plotter.enable_parallel_projection()
-        plotter.reset_camera()
-    _use_dejavu(plotter)
+        axis = int(np.argmax(np.abs(normal)))
+        title = f"{name} ({'xyz'[axis]} = {origin[axis]:.1f} mm)"
+        add_slice_panel(plotter, grid, var.display_array, cmap=var.cmap, clim=clim, origin_mm=origin, normal=normal,
+                        title=title, bar_title=var.title if column == 2 else None)
+    use_dejavu(plotter)
     return plotter
+
+
+def add_slice_panel(plotter, grid_mm, array: str, *, cmap, clim, origin_mm, normal, title: str, bar_title=None) -> None:
+    """Into the active subplot: ``array`` on the slice of ``grid_mm`` through ``origin_mm``, face-on, outlined.
+
+    ``bar_title`` (name [unit]): draw a horizontal colour bar under the panel; None: no bar. NaN is grey.
+    """
+    normal = np.asarray(normal, dtype=float)
+    font = _font_scale(plotter.window_size)
+    plotter.add_text(title, position="upper_edge", font_size=round(14 * font), color="black", font_file=_FONT)
+    plotter.add_mesh(
+        grid_mm.slice(normal=normal, origin=origin_mm), scalars=array, cmap=cmap, clim=clim, lighting=False,
+        nan_color="lightgrey", show_scalar_bar=bar_title is not None,
+        scalar_bar_args=colour_bar_args(bar_title or "", plotter.window_size, position_x=0.15, position_y=0.04,
+                                        width=0.7, height=0.08, vertical=False, n_labels=4),
+    )
+    plotter.add_mesh(grid_mm.extract_surface(algorithm="dataset_surface").slice(normal=normal, origin=origin_mm),
+                     color="black", line_width=2)
+    plotter.view_vector(normal, viewup=_camera_frame(normal)[1])
+    plotter.enable_parallel_projection()
+    plotter.reset_camera()
 
 
 def _camera_frame(normal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -360,7 +377,7 @@ def cutaway_scene(
         raise BmesError(f"plane_normal {tuple(plane_normal)} must be a non-zero 3-vector")
     normal /= np.linalg.norm(normal)
     origin = np.asarray(plane_origin_m, dtype=float) * _M_TO_MM
-    mesh = _in_mm(fields)
+    mesh = in_mm(fields)
     var.add_to(mesh)
     font = _font_scale(window_size)
 
@@ -382,9 +399,9 @@ def cutaway_scene(
         ambient=0.3,
         diffuse=0.7,
         specular=0.0,
-        scalar_bar_args=colour_bar_args(var, window_size),
+        scalar_bar_args=colour_bar_args(var.title, window_size),
     )
-    _use_dejavu(plotter)
+    use_dejavu(plotter)
     plotter.add_mesh(skin.slice(normal=normal, origin=origin), color="black", line_width=2)  # cut outline
 
     right, up = _camera_frame(normal)
@@ -472,10 +489,10 @@ def export_scene_html(case: CaseData, html_path: Path) -> Path:
         from trame_vtk.tools.vtksz2html import write_html
     except ImportError as exc:
         raise BmesError(f"the interactive export {html_path} needs trame-vtk (pip install trame-vtk): {exc}") from exc
-    plotter = _plotter((1200, 900))
+    plotter = new_plotter((1200, 900))
     try:
         _add_isosurfaces(plotter, case)
-        _add_zone_solid(plotter, case)
+        _add_zone_solid(plotter, case, bar=False)  # vtk.js draws one colour bar: pressure's
         _look_from(plotter, "anterior")
         plotter.render()
         initialize_serializers()

@@ -7,12 +7,11 @@ and figures rendered on rank 0 only. The case folder then holds:
 - ``risk_clusters.csv``: clusters of trabecular cells with R >= R_crit, per ``risk.critical_indices``;
 - ``pressure_clusters.csv``: clusters of cells whose mean p exceeds each ``risk.pressure_thresholds``;
 - with ``output.figures``: ``figures/`` with `DEFAULT_VIEWS` (camera 'anterior'), the two plots and
-  ``scene.html`` (interactive, offline; only when trame-vtk is installed).
+  ``scene.html`` (interactive, offline: the vtk.js viewer page of trame-vtk with the scene inlined).
 """
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -21,14 +20,17 @@ from bmes_fem.bcs import ARTICULAR
 from bmes_fem.clusters import Cluster, boundary_triangles_m, find_clusters, write_clusters_csv, zone_totals
 from bmes_fem.config import Config
 from bmes_fem.io import FIELDS_FILE
+from bmes_fem.plots import plot_pressure_depth, plot_risk_histogram
 from bmes_fem.post import CellFields
 from bmes_fem.problem import SteadySolution
+from bmes_fem.render import export_scene_html, figure_path, lesion_centre_m, render_views
 from bmes_fem.results import SURFACE_FILE, CaseData, load_fields, surface_polydata
 from bmes_fem.units import PA_PER_MMHG
 
 RISK_CLUSTERS_FILE = "risk_clusters.csv"
 PRESSURE_CLUSTERS_FILE = "pressure_clusters.csv"
 DEFAULT_VIEWS = ("cutaway", "isosurfaces", "clusters")
+CUTAWAY_FIGURE = figure_path("cutaway", "anterior")
 DEPTH_PLOT = Path("figures") / "pressure_depth.png"
 HISTOGRAM_PLOT = Path("figures") / "risk_histogram.png"
 SCENE_HTML = Path("figures") / "scene.html"
@@ -66,15 +68,11 @@ def write_report(folder: Path, config: Config, solution: SteadySolution, cells: 
 
 
 def write_figures(case: CaseData) -> list[Path]:
-    """The default figures: `DEFAULT_VIEWS`, pressure against depth, R histogram, and the HTML scene if possible."""
-    from bmes_fem.plots import plot_pressure_depth, plot_risk_histogram
-    from bmes_fem.render import export_scene_html, lesion_centre_m, render_views
-
+    """The default figures: `DEFAULT_VIEWS`, pressure against depth, R histogram, and the interactive HTML scene."""
     paths = render_views(case, DEFAULT_VIEWS)
     paths.append(plot_pressure_depth(case, case.folder / DEPTH_PLOT, lesion_centre_m(case)))
     paths.append(plot_risk_histogram(case, case.folder / HISTOGRAM_PLOT))
-    if importlib.util.find_spec("trame_vtk") is not None:
-        paths.append(export_scene_html(case, case.folder / SCENE_HTML))
+    paths.append(export_scene_html(case, case.folder / SCENE_HTML))
     return paths
 
 

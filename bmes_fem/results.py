@@ -15,7 +15,7 @@ import numpy as np
 import pyvista as pv
 
 from bmes_fem.config import Config, load_config
-from bmes_fem.errors import BmesError
+from bmes_fem.errors import BmesError, ConfigError
 from bmes_fem.io import FIELDS_FILE
 
 SURFACE_FILE = "articular_surface.vtp"  # triangles of the 'articular' boundary [m], written by report.py
@@ -82,9 +82,13 @@ def load_case(case_dir: Path) -> CaseData:
             f"(expected {', '.join(CASE_FILES)}; re-run `bmes run` on its config)"
         )
     summary = _read_summary(case_dir / _SUMMARY_FILE)
+    try:
+        config = load_config(case_dir / _CONFIG_FILE)
+    except ConfigError as exc:
+        raise BmesError(f"results folder {case_dir}: {exc} (written by another bmes_fem? re-run `bmes run`)") from exc
     return CaseData(
         case_dir,
-        load_config(case_dir / _CONFIG_FILE),
+        config,
         load_fields(case_dir / FIELDS_FILE),
         read_vtk(case_dir / SURFACE_FILE, pv.PolyData),
         {str(name): int(tag) for name, tag in summary["regions"].items()},
