@@ -1,0 +1,101 @@
+"""The transient BMES run: steady limit, presets, load histories, probes and bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bmes_fem.config import parse_config
+from bmes_fem.config_transient import LoadHistory, Waveform
+from bmes_fem.domain import build_domain
+from bmes_fem.errors import ConfigError
+from bmes_fem.loading import ForceHistory
+from bmes_fem.problem import solve_steady
+from bmes_fem.transient import TransientBiot
+
+COARSE = {"mesh": {"size": "6 mm", "lesion_size": "3 mm"}}
+PROBES = [{"name": "lesion_centre", "point": ["4 mm", "4 mm", "10 mm"]}]
+
+
+def _transient(time: dict, **sections):
+    return parse_config({**COARSE, "analysis": "transient", "transient": {"time": time, "probes": PROBES}, **sections})
+
+
+@pytest.mark.mpi
+def test_long_step_load_reaches_the_steady_solution():
+    """Under a constant load the transient settles on the steady solver's (u, p) (4 steps of 1e5 s)."""
+    config = _transient({"time_step": "1e5 s", "end_time": "4e5 s"})
+    domain = build_domain(config)
+    problem = TransientBiot(domain, config)
+    problem.run()
+    steady = solve_steady(domain, config)
+    pressure, displacement = problem.pressure_Pa().x.array, problem.u.x.array
+    assert np.linalg.norm(pressure - steady.pressure.x.array) < 1e-6 * np.linalg.norm(steady.pressure.x.array)
+    assert np.linalg.norm(displacement - steady.displacement.x.array) < 1e-6 * np.linalg.norm(steady.displacement.x.array)
+
+
+@pytest.mark.mpi
+def test_first_step_is_undrained_and_pressure_rises_in_the_lesion():
+    config = _transient({"time_step": "1e-4 s", "end_time": "1e-4 s"})
+    history = TransientBiot(build_domain(config), config).run()
+    before, after = history.probe_pressure_mmHg
+    assert after[0] > before[0] + 1.0  # the load step compresses the lesion: pore pressure rises at once
+
+
+def test_direct_and_iterative_presets_agree_on_the_bmes_case_at_every_step():
+    histories = {}
+    for preset in ("direct", "iterative"):
+        config = _transient({"time_step": "0.05 s", "end_time": "0.25 s"}, solver={"preset": preset})
+        problem = TransientBiot(build_domain(config), config)
+        histories[preset] = (problem.run(), problem)
+    direct, iterative = (np.array(histories[k][0].probe_pressure_mmHg) for k in ("direct", "iterative"))
+    assert np.abs(iterative - direct).max() <= 1e-6 * np.abs(direct).max()
+    for name in ("u", "p_hat"):
+        d, i = (getattr(histories[k][1], name).x.array for k in ("direct", "iterative"))
+        assert np.linalg.norm(i - d) <= 1e-6 * np.linalg.norm(d)
+    iterations = [s.iterations for s in histories["iterative"][0].solves]
+    print("field-split GMRES iterations per step:", iterations)
+    assert min(iterations) > 0
+
+
+def test_ramp_and_waveform_histories(tmp_path):
+    load = parse_config({"load": {"force": "1000 N", "direction": [0, 0, -1]}}).load
+    ramp = ForceHistory(LoadHistory(kind="ramp", ramp_duration=0.2), load)
+    assert [ramp.fraction(t) for t in (0.0, 0.1, 0.2, 5.0)] == pytest.approx([0.0, 0.5, 1.0, 1.0])
+    assert ramp.force_vector_N(0.1) == pytest.approx([0.0, 0.0, -500.0])
+    table = tmp_path / "wave.csv"
+    table.write_text("time_s,fraction,dx,dy,dz\n0,0.2,0,0,-1\n0.5,1.0,1,0,-1\n1.0,0.2,0,0,-1\n")
+    wave = ForceHistory(LoadHistory(kind="waveform", waveform=Waveform(path=table)), load)
+    assert wave.fraction(0.25) == pytest.approx(0.6) and wave.fraction(1.25) == pytest.approx(0.6)
+    assert wave.force_vector_N(0.5) == pytest.approx(1000.0 * np.array([1.0, 0.0, -1.0]) / np.sqrt(2.0))
+
+
+@pytest.mark.parametrize(
+    ("transient", "fragment"),
+    [
+        ({"time": {"time_step": "0 s"}}, "transient.time.time_step"),
+        ({"time": {"time_step": "-0.1 s"}}, "transient.time.time_step"),
+        ({"time": {"time_step": "2 s", "end_time": "1 s"}}, "longer than transient.time.end_time"),
+        ({"time": {"time_step": "0.1 kg"}}, "expected a time"),
+    ],
+)
+def test_bad_time_stepping_names_the_key(transient, fragment):
+    with pytest.raises(ConfigError, match=fragment):
+        parse_config({"analysis": "transient", "transient": transient}, "gait.yaml")
+
+
+def test_non_monotone_waveform_names_the_file_and_row(tmp_path):
+    table = tmp_path / "wave.csv"
+    table.write_text("time_s,fraction\n0,0.1\n0.4,0.9\n0.3,0.5\n1.0,0.1\n")
+    history = {"kind": "waveform", "waveform": {"path": str(table)}}
+    with pytest.raises(ConfigError, match=r"wave.csv': time must increase, but row 4 has time_s = 0.3 after 0.4"):
+        parse_config({"analysis": "transient", "transient": {"load_history": history}})
+
+
+@pytest.mark.mpi
+def test_probe_outside_the_mesh_names_the_probe():
+    config = parse_config(
+        {**COARSE, "analysis": "transient", "transient": {"probes": [{"name": "in_the_air", "point": ["0 mm", "0 mm", "40 mm"]}]}}
+    )
+    with pytest.raises(ConfigError, match=r"transient.probes.0 'in_the_air' at \(0, 0, 40\) mm lies outside the mesh"):
+        TransientBiot(build_domain(config), config)
