@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -115,3 +116,21 @@ def test_two_mpi_ranks_give_the_serial_summary(tmp_path):
     assert serial.keys() == parallel.keys() and len(serial) > 15
     for key, value in serial.items():
         assert parallel[key] == pytest.approx(value, rel=1e-6, abs=1e-12), key
+
+
+@pytest.mark.slow
+def test_transient_run_on_two_ranks_matches_serial_to_1e_8(tmp_path):
+    gait = yaml.safe_load(Path("configs/femoral_head_gait.yaml").read_text())
+    gait.update(COARSE, case="gait_parity", output={"figures": False})
+    gait["transient"]["time"] = {"time_step": "0.04 s", "end_time": "0.2 s", "snapshot_every": 2}
+    config = _write_config(tmp_path, gait)
+    tables = {}
+    for ranks in (1, 2):
+        results = tmp_path / f"results_{ranks}"
+        run = _bmes("run", str(config), "--results-dir", str(results), mpi_ranks=ranks)
+        assert run.returncode == 0, run.stderr
+        folder = results / "gait_parity"
+        tables[ranks] = np.loadtxt(folder / "probes.csv", delimiter=",", skiprows=1)
+        assert (folder / "pressure_mmHg.bp").is_dir() and (folder / "displacement_m.bp").is_dir()
+    assert tables[1].shape == (6, 2 + 2 * len(gait["transient"]["probes"]))
+    assert np.abs(tables[2] - tables[1]).max() <= 1e-8 * np.abs(tables[1]).max()
