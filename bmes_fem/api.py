@@ -18,6 +18,7 @@ from bmes_fem.domain import build_domain
 from bmes_fem.io import FIELDS_FILE, atomic_directory, write_json, write_text, write_vtu
 from bmes_fem.post import CellFields, cell_fields, mechanics_summary, pressure_summary
 from bmes_fem.problem import SteadySolution, solve_steady
+from bmes_fem.quality import mesh_quality
 from bmes_fem.report import write_report
 from bmes_fem.solver import SolveStats
 from bmes_fem.timeseries import (
@@ -64,6 +65,7 @@ def _state_summary(solution: SteadySolution, cells: CellFields, config: Config) 
             "dofs_pressure": solution.solves[0].dofs,
             "dofs_displacement": solution.solves[1].dofs,
         },
+        "mesh_quality": mesh_quality(solution.domain),
         "calibration": {"healthy_venous_conductance_per_Pa_s": solution.tissue.healthy_venous_conductance},
         "pressure": pressure_summary(solution, config),
         "mechanics": mechanics_summary(solution, cells, config),

@@ -1,6 +1,7 @@
 """Command line ``bmes`` (a thin layer over the Python API):
 
     bmes run CONFIG                     solve a case, write results/<case>/
+    bmes mesh CONFIG                    mesh only: cells, volumes and quality per region (JSON)
     bmes render CASE_DIR [--view ...]   figures of a finished case (off-screen)
     bmes show CASE_DIR                  an interactive window, when a display exists
     bmes compare-render A B             side-by-side panels and the difference B - A
@@ -24,6 +25,8 @@ def _parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="solve a case and write results/<case>/")
     run.add_argument("config", type=Path, help="YAML case file, e.g. configs/femoral_head_bmes.yaml")
     run.add_argument("--results-dir", type=Path, help="write to DIR/<case>/ instead of the config's output.results_dir")
+    mesh = commands.add_parser("mesh", help="mesh a case and print its quality report")
+    mesh.add_argument("config", type=Path)
     render = commands.add_parser("render", help="render the figures of a finished case")
     render.add_argument("case_dir", type=Path)
     render.add_argument("--view", action="append", help="cutaway, slices, isosurfaces, clusters, deformed (repeatable)")
@@ -52,6 +55,15 @@ def _run(args: argparse.Namespace) -> None:
         print(json.dumps({"case_dir": str(result.case_dir), **result.summary}, indent=2))
 
 
+def _mesh(args: argparse.Namespace) -> None:
+    from bmes_fem.config import load_config
+    from bmes_fem.quality import mesh_report
+
+    report = mesh_report(load_config(args.config), MPI.COMM_WORLD)
+    if MPI.COMM_WORLD.rank == 0:
+        print(json.dumps(report, indent=2))
+
+
 def _render(args: argparse.Namespace) -> None:
     from bmes_fem import render
 
@@ -72,7 +84,7 @@ def _compare(args: argparse.Namespace) -> None:
     print(compare_render(args.case_a, args.case_b, output, args.variable))
 
 
-COMMANDS = {"run": _run, "render": _render, "show": _show, "compare-render": _compare}
+COMMANDS = {"run": _run, "mesh": _mesh, "render": _render, "show": _show, "compare-render": _compare}
 
 
 def main(argv: list[str] | None = None) -> int:

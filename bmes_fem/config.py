@@ -37,6 +37,7 @@ from bmes_fem.schema import (
     Compliance,
     ConductancePerArea,
     Fraction,
+    Length,
     Mass,
     Point3,
     Positive,
@@ -53,13 +54,26 @@ from bmes_fem.units import PA_PER_MMHG, force_to_newton, format_si
 
 
 class Lesion(Section):
-    """Ellipsoidal lesion: chi = (1 - tanh((r_e - 1) a_min / w)) / 2, r_e the ellipsoidal radius."""
+    """A lesion: an ellipsoid, chi = (1 - tanh((r_e - 1) a_min / w)) / 2 (r_e the ellipsoidal radius),
+    or a voxel mask (NIfTI, world coordinates in mm) blurred over ``smoothing_width``.
+
+    For a mask, ``centre`` and ``semi_axes`` still place the finer mesh and the figures' cut.
+    """
 
     name: str = "lesion"
+    kind: Literal["ellipsoid", "mask"] = "ellipsoid"
     centre: Point3 = (0.004, 0.004, 0.010)
     semi_axes: tuple[PositiveLength, PositiveLength, PositiveLength] = (0.010, 0.008, 0.008)
     rotation: tuple[Angle, Angle, Angle] = (0.0, 0.0, 0.0)
     falloff_width: PositiveLength = 0.002
+    mask: Path | None = None
+    smoothing_width: Annotated[Length, Field(ge=0.0)] = 0.001
+
+    @model_validator(mode="after")
+    def _mask_file_exists(self) -> Lesion:
+        if self.kind == "mask" and (self.mask is None or not self.mask.is_file()):
+            raise ValueError(f"lesion '{self.name}': mask = {self.mask} is not a file (expected a NIfTI voxel mask)")
+        return self
 
 
 class LesionEffects(Section):
@@ -139,6 +153,9 @@ class Tissue(Section):
     trabecular: Trabecular = Trabecular()
     cortical: SolidRegion = SolidRegion(youngs_modulus=17.0e9, biot_coefficient=0.3, biot_modulus=26.0e9)
     subchondral_plate: SolidRegion = SolidRegion(youngs_modulus=2.0e9, biot_coefficient=0.5, biot_modulus=14.0e9)
+    physeal_scar: SolidRegion = SolidRegion(
+        youngs_modulus=1.5e9, biot_coefficient=0.7, biot_modulus=14.0e9, permeability=1.0e-16
+    )
     fluid_viscosity: Annotated[Viscosity, Field(gt=0.0)] = 1.0e-3
 
 

@@ -11,7 +11,8 @@ Healthy values hold where chi = 0, the ``lesion_effects`` values where chi = 1 (
   compliance that makes intraosseous pressure fill over about a minute (Beverly et al. 2019).
 
 Capillary exchange and venous drainage act in the marrow, i.e. in the ``trabecular`` region only;
-the lesion modifies trabecular properties only (cortex and subchondral plate hold no marrow).
+the lesion modifies trabecular properties only (cortex, subchondral plate and the physeal scar, a
+partial flow barrier, hold no marrow).
 """
 
 from __future__ import annotations
@@ -25,10 +26,11 @@ from dolfinx import fem
 
 from bmes_fem.config import Config, Fluid, Lesion
 from bmes_fem.errors import MeshError
+from bmes_fem.imaging import mask_indicator
 from bmes_fem.mesh import Domain
 
-TRABECULAR, CORTICAL, SUBCHONDRAL = "trabecular", "cortical", "subchondral_plate"
-REGIONS = (TRABECULAR, CORTICAL, SUBCHONDRAL)
+TRABECULAR, CORTICAL, SUBCHONDRAL, PHYSEAL_SCAR = "trabecular", "cortical", "subchondral_plate", "physeal_scar"
+REGIONS = (TRABECULAR, CORTICAL, SUBCHONDRAL, PHYSEAL_SCAR)
 
 
 def rotation_matrix(angles_rad: Sequence[float]) -> np.ndarray:
@@ -44,12 +46,16 @@ def rotation_matrix(angles_rad: Sequence[float]) -> np.ndarray:
 def lesion_indicator(lesions: Sequence[Lesion], x_m: np.ndarray) -> np.ndarray:
     """chi(x) = max_i (1 - tanh((r_i(x) - 1) a_min,i / w_i)) / 2 at points ``x_m`` (shape (3, N)).
 
+    A mask lesion contributes its blurred voxel mask instead (bmes_fem.imaging.mask_indicator).
     r_i is the ellipsoidal radius of x in lesion i (1 on its surface), a_min,i its smallest
     semi-axis and w_i its falloff width: chi = 0.5 on the ellipsoid surface, 0.88 at a distance w
     inside and 0.12 at w outside it (along the smallest axis).
     """
     chi = np.zeros(x_m.shape[1])
     for lesion in lesions:
+        if lesion.kind == "mask":
+            chi = np.maximum(chi, mask_indicator(lesion.mask, x_m, lesion.smoothing_width))
+            continue
         local = rotation_matrix(lesion.rotation).T @ (x_m - np.asarray(lesion.centre)[:, None])
         radius = np.sqrt(np.sum((local / np.asarray(lesion.semi_axes)[:, None]) ** 2, axis=0))
         scale = min(lesion.semi_axes) / lesion.falloff_width
@@ -115,7 +121,7 @@ def build_tissue_fields(domain: Domain, config: Config, pressure_space: fem.Func
     tissue, fluid, effects = config.tissue, config.fluid, config.lesion_effects
     chi = fem.Function(pressure_space, name="chi")
     chi.interpolate(lambda x: lesion_indicator(config.lesions, x))
-    marrow = region_function(domain, {TRABECULAR: 1.0, CORTICAL: 0.0, SUBCHONDRAL: 0.0}, "marrow")
+    marrow = region_function(domain, {region: float(region == TRABECULAR) for region in REGIONS}, "marrow")
     chi_marrow = chi * marrow
 
     def linear(healthy: float, lesion: float) -> ufl.core.expr.Expr:
@@ -127,10 +133,8 @@ def build_tissue_fields(domain: Domain, config: Config, pressure_space: fem.Func
         * linear(1.0, effects.relative_mineralisation) ** trab.mineralisation_exponent
         * linear(trab.bone_volume_fraction, effects.bone_volume_fraction) ** trab.volume_fraction_exponent
     )
-    solid_modulus = region_function(
-        domain, {CORTICAL: tissue.cortical.youngs_modulus, SUBCHONDRAL: tissue.subchondral_plate.youngs_modulus}, "E_solid"
-    )
-    regions = {TRABECULAR: trab, CORTICAL: tissue.cortical, SUBCHONDRAL: tissue.subchondral_plate}
+    regions = {TRABECULAR: trab, CORTICAL: tissue.cortical, SUBCHONDRAL: tissue.subchondral_plate, PHYSEAL_SCAR: tissue.physeal_scar}
+    solid_modulus = region_function(domain, {r: s.youngs_modulus for r, s in regions.items() if r != TRABECULAR}, "E_solid")
     permeability = region_function(domain, {r: s.permeability for r, s in regions.items()}, "permeability")
     g_v_healthy = calibrate_venous_conductance(fluid)
     reflection = linear(fluid.reflection_coefficient, effects.reflection_coefficient)

@@ -134,3 +134,12 @@ def test_transient_run_on_two_ranks_matches_serial_to_1e_8(tmp_path):
         assert (folder / "pressure_mmHg.bp").is_dir() and (folder / "displacement_m.bp").is_dir()
     assert tables[1].shape == (6, 2 + 2 * len(gait["transient"]["probes"]))
     assert np.abs(tables[2] - tables[1]).max() <= 1e-8 * np.abs(tables[1]).max()
+
+
+def test_mesh_command_prints_the_quality_report():
+    run = _bmes("mesh", "configs/femoral_head_coarse.yaml")
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout)
+    assert set(report["regions"]) == {"trabecular", "cortical", "subchondral_plate"}
+    assert sum(r["volume_mm3"] for r in report["regions"].values()) == pytest.approx(report["volume_mm3"], rel=1e-12)
+    assert 0.0 < report["dihedral_angle_min_deg"] < 70.5 < report["dihedral_angle_max_deg"] < 180.0

@@ -1,4 +1,4 @@
-"""Femoral-head and sphere meshes: named groups, analytic volumes and areas, tag placement, MPI independence."""
+"""Femoral head, condyle, box, cylinder and sphere meshes: named groups, analytic volumes and areas, tag placement, MPI independence."""
 
 import math
 
@@ -11,7 +11,17 @@ import ufl
 from mpi4py import MPI
 
 from bmes_fem.errors import MeshError
-from bmes_fem.geometry import FemoralHeadShape, RefinementZone, femoral_head, sphere
+from bmes_fem.geometry import (
+    FemoralCondyleShape,
+    FemoralHeadShape,
+    PhysealScarSlab,
+    RefinementZone,
+    box,
+    cylinder,
+    femoral_condyle,
+    femoral_head,
+    sphere,
+)
 from bmes_fem.mesh import cell_volumes_m3, check_cell_volumes
 
 SHAPE = FemoralHeadShape()
@@ -158,3 +168,61 @@ def test_head_volume_independent_of_comm_size():
     assert MPI.COMM_WORLD.allreduce(distributed.mesh.topology.index_map(3).size_local) == (
         serial.mesh.topology.index_map(3).size_global
     )
+
+
+CONDYLE = FemoralCondyleShape()
+
+
+@pytest.fixture(scope="module")
+def condyle():
+    return femoral_condyle(MPI.COMM_WORLD, CONDYLE, mesh_size_m=0.005)
+
+
+def test_condyle_has_named_groups_where_expected(condyle):
+    assert set(condyle.regions) == {"trabecular", "cortical", "subchondral_plate"}
+    assert set(condyle.boundaries) == {"articular", "periosteal", "cut"}
+    articular = _facet_midpoints_m(condyle, "articular")
+    assert np.all(articular[:, 2] < CONDYLE.articular_height_m + 1e-9)
+    medial = articular[:, 0] > 0
+    assert 0.3 < np.count_nonzero(medial) / len(articular) < 0.7  # both condyles carry cartilage
+    assert np.all(np.abs(_facet_midpoints_m(condyle, "cut")[:, 2] - CONDYLE.length_m) < 1e-9)
+    assert _measure(condyle, "ds", "cut") == pytest.approx(math.pi * CONDYLE.shaft_radius_m**2, rel=0.03)
+
+
+def test_condyle_distal_points_and_sagittal_radius(condyle):
+    """Lowest articular points at z = 0 under each condyle centre; r_distal = (L/2)^2 / (H/2)."""
+    x = condyle.mesh.geometry.x
+    assert x[:, 2].min() == pytest.approx(0.0, abs=1e-9)
+    r_distal_m = (CONDYLE.condyle_length_m / 2) ** 2 / (CONDYLE.condyle_height_m / 2)
+    assert 0.035 <= r_distal_m <= 0.045  # parameters.md section 7: distal 35-45 mm
+
+
+def test_physeal_scar_is_a_thin_slab_of_the_core():
+    scar = PhysealScarSlab(depth_m=0.022, thickness_m=0.001)
+    head = femoral_head(MPI.COMM_WORLD, FemoralHeadShape(physeal_scar=scar), mesh_size_m=SIZE_M)
+    assert "physeal_scar" in head.regions
+    R, t_ct = SHAPE.head_radius_m, SHAPE.cortical_thickness_m
+    s = R - scar.depth_m  # the scar plane a.x = s cuts the trabecular core ball of radius R - t_ct
+    slab_m3 = math.pi * ((R - t_ct) ** 2 - s**2) * scar.thickness_m
+    assert _measure(head, "dx", "physeal_scar") == pytest.approx(slab_m3, rel=0.03)
+    assert _total_volume_m3(head) == pytest.approx(_bone_volume_m3(SHAPE), rel=0.03)
+
+
+def test_box_and_cylinder_volumes_and_faces():
+    lengths = (0.02, 0.01, 0.015)
+    brick = box(MPI.COMM_WORLD, lengths_m=lengths, mesh_size_m=0.004)
+    assert _measure(brick, "dx", "trabecular") == pytest.approx(np.prod(lengths), rel=1e-12)
+    assert _measure(brick, "ds", "articular") == pytest.approx(lengths[0] * lengths[1], rel=1e-12)
+    assert _measure(brick, "ds", "periosteal") == pytest.approx(2 * (lengths[0] + lengths[1]) * lengths[2], rel=1e-12)
+    can = cylinder(MPI.COMM_WORLD, radius_m=0.01, height_m=0.03, mesh_size_m=0.003)
+    assert _measure(can, "dx", "trabecular") == pytest.approx(math.pi * 0.01**2 * 0.03, rel=0.02)
+    assert np.all(np.abs(_facet_midpoints_m(can, "articular")[:, 2] - 0.03) < 1e-9)
+
+
+def test_invalid_condyle_raises_value_error():
+    with pytest.raises(ValueError, match="condyle_spacing_m"):
+        FemoralCondyleShape(condyle_spacing_m=0.02)
+    with pytest.raises(ValueError, match="must differ by at least"):
+        FemoralCondyleShape(cortical_thickness_m=0.001, subchondral_thickness_m=0.001)
+    with pytest.raises(ValueError, match="physeal_scar.depth_m"):
+        FemoralCondyleShape(physeal_scar=PhysealScarSlab(depth_m=0.2))
