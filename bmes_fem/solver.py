@@ -122,13 +122,10 @@ def solve_linear(
         problem.A.setNearNullSpace(near_nullspace)
     solution = problem.solve()
     ksp = problem.solver
-    reason = ksp.getConvergedReason()
+    _check_converged(ksp, name, preset, options)
+    if not np.all(np.isfinite(solution.x.array)):
+        raise SolverError(f"{name} solve with solver.preset '{preset}' returned non-finite values")
     iterations, residual = ksp.getIterationNumber(), ksp.getResidualNorm()
-    if reason <= 0 or not np.all(np.isfinite(solution.x.array)):
-        raise SolverError(
-            f"{name} solve with solver.preset '{preset}' did not converge: reason {reason}, "
-            f"{iterations} iterations, residual norm {residual:.3e} (options: {options})"
-        )
     space = solution.function_space
     dofs = space.dofmap.index_map.size_global * space.dofmap.index_map_bs
     return solution, SolveStats(name, dofs, iterations, float(residual), time.perf_counter() - start)

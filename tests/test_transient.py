@@ -99,3 +99,17 @@ def test_probe_outside_the_mesh_names_the_probe():
     )
     with pytest.raises(ConfigError, match=r"transient.probes.0 'in_the_air' at \(0, 0, 40\) mm lies outside the mesh"):
         TransientBiot(build_domain(config), config)
+
+
+def test_unconverged_solve_names_preset_iterations_and_residual_and_writes_nothing(tmp_path):
+    from bmes_fem.api import run_case
+    from bmes_fem.errors import SolverError
+
+    config = _transient(
+        {"time_step": "0.05 s", "end_time": "0.1 s"},
+        solver={"preset": "iterative", "petsc_options": {"ksp_max_it": 2}},
+        output={"results_dir": str(tmp_path / "results")},
+    )
+    with pytest.raises(SolverError, match=r"solver.preset 'iterative' did not converge: reason -3, 2 iterations, residual norm"):
+        run_case(config)
+    assert not (tmp_path / "results").exists()
