@@ -13,7 +13,7 @@ from bmes_fem.config import Boundaries, JointLoad
 from bmes_fem.errors import ConfigError
 from bmes_fem.mesh import Domain
 
-ARTICULAR, PERIOSTEAL, CUT = "articular", "periosteal", "cut"
+ARTICULAR, CUT = "articular", "cut"
 CONTACT_QUADRATURE_DEGREE = 6  # fixed, so the load vector integrates the same w as its normalisation
 
 
