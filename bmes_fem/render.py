@@ -228,7 +228,6 @@ def _add_isosurfaces(plotter: pv.Plotter, case: CaseData) -> None:
 
 def _add_risk_zone(plotter: pv.Plotter, case: CaseData) -> None:
     """Cells with R >= min(critical_indices) as solids coloured by R, numbered as in risk_clusters.csv."""
-    var = VARIABLES["risk"]
     critical = min(case.config.risk.critical_indices)
     grid = in_mm(case.fields)
     _add_ghost_bone(plotter, case, opacity=0.1)
