@@ -176,6 +176,8 @@ class BlockSolver:
             preconditioner = fem_petsc.assemble_matrix(self._P_form, bcs=self.bcs, kind="mpi")
             preconditioner.assemble()
         self.P = preconditioner
+        self._bcs_by_column = fem.bcs_by_block(fem.extract_function_spaces(self.a, 1), self.bcs)
+        self._bcs_by_row = fem.bcs_by_block(self.spaces, self.bcs)
         self.b = fem_petsc.create_vector(self.spaces, kind="mpi")
         self.x = fem_petsc.create_vector(self.spaces, kind="mpi")
         self.ksp = PETSc.KSP().create(comm)
@@ -216,10 +218,9 @@ class BlockSolver:
         with self.b.localForm() as local:
             local.set(0.0)
         fem_petsc.assemble_vector(self.b, self.rhs)
-        bcs_by_column = fem.bcs_by_block(fem.extract_function_spaces(self.a, 1), self.bcs)
-        fem_petsc.apply_lifting(self.b, self.a, bcs=bcs_by_column)
+        fem_petsc.apply_lifting(self.b, self.a, bcs=self._bcs_by_column)
         self.b.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
-        fem_petsc.set_bc(self.b, fem.bcs_by_block(self.spaces, self.bcs))
+        fem_petsc.set_bc(self.b, self._bcs_by_row)
         fem_petsc.assign(solution, self.x)
         self.ksp.setInitialGuessNonzero(self.preset == "iterative")
         self.ksp.solve(self.b, self.x)
