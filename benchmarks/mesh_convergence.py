@@ -25,7 +25,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from mpi4py import MPI  # noqa: E402
 
 from bmes_fem.api import run_case  # noqa: E402
-from bmes_fem.config import load_config  # noqa: E402
+from bmes_fem.config.case import load_config  # noqa: E402
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "femoral_head_bmes.yaml"
 QUANTITIES = {  # column -> (summary section, key)

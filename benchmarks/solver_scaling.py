@@ -3,7 +3,7 @@
 For every mesh level (global element size h, lesion size h/2), solver preset (``direct``: MUMPS LU
 factorised once; ``iterative``: FGMRES + fixed-stress field split, CG + GAMG on u) and MPI rank count,
 one run is started as its own process (``mpirun -n R`` for R > 1), so its peak memory is its own.
-Each run meshes the head, builds :class:`~bmes_fem.transient.TransientBiot` (two steady solves for
+Each run meshes the head, builds :class:`~bmes_fem.solve.transient.TransientBiot` (two steady solves for
 the initial state + block operator assembly + preconditioner / factorisation set-up) and takes
 ``--steps`` backward-Euler steps under a step load. One CSV row per run (also for skipped and failed
 runs) goes to ``solver_scaling.csv``; ``solver_scaling.png`` plots time, iterations and memory vs DOFs.
@@ -51,9 +51,9 @@ def worker(args: argparse.Namespace) -> None:
     # isort: split
     from mpi4py import MPI
 
-    from bmes_fem.config import load_config
-    from bmes_fem.domain import build_domain
-    from bmes_fem.transient import TransientBiot
+    from bmes_fem.config.case import load_config
+    from bmes_fem.mesh.build import build_domain
+    from bmes_fem.solve.transient import TransientBiot
 
     class TimedTransientBiot(TransientBiot):
         """Times the block solver construction: operator (+ preconditioner matrix) assembly and KSP set-up."""

@@ -45,7 +45,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _run(args: argparse.Namespace) -> None:
     from bmes_fem.api import run_case
-    from bmes_fem.config import load_config
+    from bmes_fem.config.case import load_config
 
     config = load_config(args.config)
     if args.results_dir is not None:
@@ -56,8 +56,8 @@ def _run(args: argparse.Namespace) -> None:
 
 
 def _mesh(args: argparse.Namespace) -> None:
-    from bmes_fem.config import load_config
-    from bmes_fem.quality import mesh_report
+    from bmes_fem.config.case import load_config
+    from bmes_fem.mesh.quality import mesh_report
 
     report = mesh_report(load_config(args.config), MPI.COMM_WORLD)
     if MPI.COMM_WORLD.rank == 0:
@@ -65,20 +65,20 @@ def _mesh(args: argparse.Namespace) -> None:
 
 
 def _render(args: argparse.Namespace) -> None:
-    from bmes_fem import render
+    from bmes_fem.view import render
 
     for path in render.render_case(args.case_dir, args.view or render.VIEWS, args.camera or ("anterior",)):
         print(path)
 
 
 def _show(args: argparse.Namespace) -> None:
-    from bmes_fem.render import show_case
+    from bmes_fem.view.render import show_case
 
     show_case(args.case_dir, args.view, args.camera)
 
 
 def _compare(args: argparse.Namespace) -> None:
-    from bmes_fem.compare import compare_render
+    from bmes_fem.view.compare import compare_render
 
     output = args.output or Path(f"compare_{args.case_a.name}_{args.case_b.name}.png")
     print(compare_render(args.case_a, args.case_b, output, args.variable))

@@ -12,8 +12,8 @@ import meshio
 import numpy as np
 from mpi4py import MPI
 
-from bmes_fem.config import load_config
-from bmes_fem.domain import build_domain
+from bmes_fem.config.case import load_config
+from bmes_fem.mesh.build import build_domain
 
 HERE = Path(__file__).resolve().parent
 CONFIGS = HERE.parent / "configs"

@@ -10,7 +10,7 @@ import pytest
 from dolfinx import mesh as dmesh
 from mpi4py import MPI
 
-from bmes_fem.mesh import Domain
+from bmes_fem.mesh.domain import Domain
 
 
 def box_domain(n: int = 4, length_m: float = 0.02, comm: MPI.Comm = MPI.COMM_WORLD) -> Domain:

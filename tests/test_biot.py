@@ -9,9 +9,9 @@ from dolfinx import default_scalar_type, fem
 from dolfinx import mesh as dmesh
 from mpi4py import MPI
 
-from bmes_fem import analytic
-from bmes_fem.forms import biot_step_forms, fixed_stress_pressure_form
-from bmes_fem.solver import BlockSolver, rigid_body_modes
+from bmes_fem.physics import analytic
+from bmes_fem.physics.forms import biot_step_forms, fixed_stress_pressure_form
+from bmes_fem.solve.linear import BlockSolver, rigid_body_modes
 
 # MOOSE / PorousFlow Terzaghi benchmark (parameters.md section 10)
 TERZAGHI = dict(height=10.0, load=1.0, lame_lambda=2.0, shear_modulus=3.0, storage=0.0625, biot_coefficient=0.6, mobility=1.5)

@@ -11,13 +11,13 @@ from dolfinx import fem, la
 from mpi4py import MPI
 
 from bmes_fem.api import RESOLVED_CONFIG_FILE, SUMMARY_FILE, run_case
-from bmes_fem.bcs import contact_traction
-from bmes_fem.config import load_config, parse_config
-from bmes_fem.domain import build_domain
+from bmes_fem.physics.boundary_conditions import contact_traction
+from bmes_fem.config.case import load_config, parse_config
+from bmes_fem.mesh.build import build_domain
 from bmes_fem.errors import ConfigError
-from bmes_fem.io import FIELDS_FILE
-from bmes_fem.problem import solve_steady
-from bmes_fem.report import CUTAWAY_FIGURE
+from bmes_fem.output.io import FIELDS_FILE
+from bmes_fem.solve.steady import solve_steady
+from bmes_fem.output.report import CUTAWAY_FIGURE
 from bmes_fem.units import PA_PER_MMHG
 
 COARSE_MESH = {"size": "6 mm", "lesion_size": "3 mm"}

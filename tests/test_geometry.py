@@ -11,7 +11,7 @@ import ufl
 from mpi4py import MPI
 
 from bmes_fem.errors import MeshError
-from bmes_fem.geometry import (
+from bmes_fem.mesh.shapes import (
     FemoralCondyleShape,
     FemoralHeadShape,
     PhysealScarSlab,
@@ -22,7 +22,7 @@ from bmes_fem.geometry import (
     femoral_head,
     sphere,
 )
-from bmes_fem.mesh import cell_volumes_m3, check_cell_volumes
+from bmes_fem.mesh.domain import cell_volumes_m3, check_cell_volumes
 
 SHAPE = FemoralHeadShape()
 SIZE_M = 0.004

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from bmes_fem.errors import ConfigError
-from bmes_fem.imaging import mask_indicator
+from bmes_fem.physics.imaging import mask_indicator
 
 VOXEL_MM = np.array([0.5, 0.6, 0.7])
 ORIGIN_MM = np.array([-20.0, -15.0, -12.0])
@@ -89,8 +89,8 @@ def test_a_mask_lesion_in_the_config_sets_chi_on_the_mesh(mask_path):
     from dolfinx import fem
     from mpi4py import MPI
 
-    from bmes_fem.config import parse_config
-    from bmes_fem.materials import build_tissue_fields
+    from bmes_fem.config.case import parse_config
+    from bmes_fem.physics.materials import build_tissue_fields
     from conftest import box_domain
 
     config = parse_config({"lesions": [{"kind": "mask", "mask": str(mask_path), "smoothing_width": "0 mm"}]})
@@ -103,7 +103,7 @@ def test_a_mask_lesion_in_the_config_sets_chi_on_the_mesh(mask_path):
 
 
 def test_a_mask_lesion_needs_an_existing_file(tmp_path):
-    from bmes_fem.config import parse_config
+    from bmes_fem.config.case import parse_config
     from bmes_fem.errors import ConfigError
 
     with pytest.raises(ConfigError, match=r"lesions.0.*mask = .*nowhere.nii.gz is not a file"):

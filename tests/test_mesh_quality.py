@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from mpi4py import MPI
 
-from bmes_fem.config import parse_config
-from bmes_fem.domain import build_domain
+from bmes_fem.config.case import parse_config
+from bmes_fem.mesh.build import build_domain
 from bmes_fem.errors import ConfigError
-from bmes_fem.geometry import box
-from bmes_fem.quality import mesh_quality, mesh_report, tetra_quality
+from bmes_fem.mesh.shapes import box
+from bmes_fem.mesh.quality import mesh_quality, mesh_report, tetra_quality
 
 BOX_M = (0.02, 0.01, 0.015)
 

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from mpi4py import MPI
 
-from bmes_fem import render
+from bmes_fem.view import render
 from bmes_fem.api import run_case
-from bmes_fem.config import load_config
-from bmes_fem.report import PRESSURE_CLUSTERS_FILE, RISK_CLUSTERS_FILE
-from bmes_fem.results import load_case
-from bmes_fem.variables import VARIABLES
+from bmes_fem.config.case import load_config
+from bmes_fem.output.report import PRESSURE_CLUSTERS_FILE, RISK_CLUSTERS_FILE
+from bmes_fem.view.results import load_case
+from bmes_fem.view.variables import VARIABLES
 
 
 def _run(config_file: str, results_dir, figures: bool):

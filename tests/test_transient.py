@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bmes_fem.config import parse_config
-from bmes_fem.config_transient import LoadHistory, Waveform
-from bmes_fem.domain import build_domain
+from bmes_fem.config.case import parse_config
+from bmes_fem.config.transient import LoadHistory, Waveform
+from bmes_fem.mesh.build import build_domain
 from bmes_fem.errors import ConfigError
-from bmes_fem.loading import ForceHistory
-from bmes_fem.problem import solve_steady
-from bmes_fem.transient import TransientBiot
+from bmes_fem.physics.loading import ForceHistory
+from bmes_fem.solve.steady import solve_steady
+from bmes_fem.solve.transient import TransientBiot
 
 COARSE = {"mesh": {"size": "6 mm", "lesion_size": "3 mm"}}
 PROBES = [{"name": "lesion_centre", "point": ["4 mm", "4 mm", "10 mm"]}]

@@ -23,15 +23,15 @@ from pydantic import (
     model_validator,
 )
 
-from bmes_fem.config_geometry import (
+from bmes_fem.config.geometry import (
     GEOMETRY_KINDS,
     Geometry,
     MeshSettings,
     default_geometry,
 )
-from bmes_fem.config_transient import Transient
+from bmes_fem.config.transient import Transient
 from bmes_fem.errors import ConfigError
-from bmes_fem.schema import (
+from bmes_fem.config.schema import (
     Angle,
     Area,
     Compliance,
@@ -230,7 +230,7 @@ class Risk(Section):
 
 
 class Solver(Section):
-    """PETSc presets (see bmes_fem.solver); ``petsc_options`` override single options."""
+    """PETSc presets (see bmes_fem.solve.linear); ``petsc_options`` override single options."""
 
     preset: Literal["direct", "iterative"] = "iterative"
     petsc_options: dict[str, str | int | float | bool] = {}

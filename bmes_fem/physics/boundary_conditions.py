@@ -9,9 +9,9 @@ import ufl
 from dolfinx import default_scalar_type, fem
 from mpi4py import MPI
 
-from bmes_fem.config import Boundaries, JointLoad
+from bmes_fem.config.case import Boundaries, JointLoad
 from bmes_fem.errors import ConfigError
-from bmes_fem.mesh import Domain
+from bmes_fem.mesh.domain import Domain
 
 ARTICULAR, CUT = "articular", "cut"
 CONTACT_QUADRATURE_DEGREE = 6  # fixed, so the load vector integrates the same w as its normalisation

@@ -22,7 +22,7 @@ import meshio
 import numpy as np
 from mpi4py import MPI
 
-from bmes_fem.config_geometry import (
+from bmes_fem.config.geometry import (
     MESH_UNITS_TO_M,
     MeshioFile,
     SelectBox,
@@ -32,8 +32,8 @@ from bmes_fem.config_geometry import (
     TagMap,
 )
 from bmes_fem.errors import ConfigError, MeshError
-from bmes_fem.mesh import DEGENERATE_RELATIVE_VOLUME, Domain
-from bmes_fem.meshing import BOUNDARY_TAGS, REGION_TAGS, MeshSizes, mesh_on_root
+from bmes_fem.mesh.domain import DEGENERATE_RELATIVE_VOLUME, Domain
+from bmes_fem.mesh.meshing import BOUNDARY_TAGS, REGION_TAGS, MeshSizes, mesh_on_root
 
 BONE_EXTENT_M = (0.005, 0.6)  # largest bounding-box side of a plausible bone mesh
 FIRST_EXTRA_TAG = 100  # physical-group tags for names outside REGION_TAGS / BOUNDARY_TAGS

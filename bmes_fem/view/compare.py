@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pyvista as pv
 
-from bmes_fem.render import (
+from bmes_fem.view.render import (
     SLICE_PLANES,
     add_slice_panel,
     in_mm,
@@ -21,8 +21,8 @@ from bmes_fem.render import (
     save_png,
     use_dejavu,
 )
-from bmes_fem.results import CaseData, load_case
-from bmes_fem.variables import variable
+from bmes_fem.view.results import CaseData, load_case
+from bmes_fem.view.variables import variable
 
 DIFFERENCE_CMAP = "RdBu_r"
 _WINDOW = (2400, 900)

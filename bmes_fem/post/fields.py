@@ -14,11 +14,11 @@ import ufl
 from dolfinx import fem
 from mpi4py import MPI
 
-from bmes_fem.bcs import cell_measure
-from bmes_fem.config import Config
-from bmes_fem.forms import strain, strain_energy_density
-from bmes_fem.materials import TRABECULAR
-from bmes_fem.problem import SteadySolution
+from bmes_fem.physics.boundary_conditions import cell_measure
+from bmes_fem.config.case import Config
+from bmes_fem.physics.forms import strain, strain_energy_density
+from bmes_fem.physics.materials import TRABECULAR
+from bmes_fem.solve.steady import SteadySolution
 from bmes_fem.units import PA_PER_MMHG
 
 HEALTHY_CHI_BELOW = 0.05  # chi < 0.05: healthy bone (about 1.5 falloff widths outside the lesion)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from bmes_fem.config import JointLoad
-from bmes_fem.config_transient import LoadHistory
+from bmes_fem.config.case import JointLoad
+from bmes_fem.config.transient import LoadHistory
 
 
 class ForceHistory:

@@ -5,7 +5,7 @@ orthogonal face-on slices through the lesion centre), ``isosurfaces`` (pressure 
 thresholds inside translucent bone), ``clusters`` (risk zones R >= min R_crit as solids with the
 subchondral plate and articular surface), ``deformed`` (warped by u times a stated factor).
 The 3D views are seen from a camera preset of `CAMERAS`. Lengths are drawn in mm; colours, units and
-limits come from the variable registry (bmes_fem.variables).
+limits come from the variable registry (bmes_fem.view.variables).
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ import numpy as np
 import pyvista as pv
 from PIL import Image
 
-from bmes_fem.clusters import facet_components
+from bmes_fem.post.clusters import facet_components
 from bmes_fem.errors import BmesError
-from bmes_fem.results import CaseData, load_case
-from bmes_fem.variables import VARIABLES, Variable
+from bmes_fem.view.results import CaseData, load_case
+from bmes_fem.view.variables import VARIABLES, Variable
 
 FIGURES_DIR = "figures"
 SCENE_FILE = "scene.html"

@@ -19,7 +19,7 @@ from pathlib import Path
 import dolfinx
 import numpy as np
 
-from bmes_fem.mesh import Domain
+from bmes_fem.mesh.domain import Domain
 
 _M_TO_MM = 1e3
 _DISTANCE_CHUNK_PAIRS = 4_000_000  # point-to-centroid bounds computed at once (~100 MB)

@@ -17,7 +17,7 @@ import numpy as np
 from dolfinx import fem
 from mpi4py import MPI
 
-from bmes_fem.mesh import Domain
+from bmes_fem.mesh.domain import Domain
 
 FIELDS_FILE = "fields.vtu"  # mesh and fields of a case, gathered in the input numbering
 

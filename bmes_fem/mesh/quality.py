@@ -4,7 +4,7 @@ For a tetrahedron with face normals n_i (face i opposite vertex i, outward), the
 edge shared by faces i and j is ``theta_ij = pi - angle(n_i, n_j)``; the radius ratio is
 ``rho = 3 r_in / R_circ`` (1 for the regular tetrahedron, 0 when flat), with ``r_in = 3 V / sum A_i`` and
 ``R_circ = |a^2 (b x c) + b^2 (c x a) + c^2 (a x b)| / (12 V)`` (a, b, c the edges from vertex 0).
-Degenerate cells (|V| <= 1e-12 x mean |V|) raise MeshError (bmes_fem.mesh.check_cell_volumes).
+Degenerate cells (|V| <= 1e-12 x mean |V|) raise MeshError (bmes_fem.mesh.domain.check_cell_volumes).
 Every number is reduced over the communicator, so serial and parallel runs report the same values.
 """
 
@@ -16,9 +16,9 @@ import dolfinx
 import numpy as np
 from mpi4py import MPI
 
-from bmes_fem.config import Config
-from bmes_fem.domain import build_domain, mesh_sizes
-from bmes_fem.mesh import Domain, cell_volumes_m3, check_cell_volumes
+from bmes_fem.config.case import Config
+from bmes_fem.mesh.build import build_domain, mesh_sizes
+from bmes_fem.mesh.domain import Domain, cell_volumes_m3, check_cell_volumes
 
 M3_TO_MM3 = 1e9
 

@@ -24,10 +24,10 @@ import numpy as np
 import ufl
 from dolfinx import fem
 
-from bmes_fem.config import Config, Fluid, Lesion
+from bmes_fem.config.case import Config, Fluid, Lesion
 from bmes_fem.errors import MeshError
-from bmes_fem.imaging import mask_indicator
-from bmes_fem.mesh import Domain
+from bmes_fem.physics.imaging import mask_indicator
+from bmes_fem.mesh.domain import Domain
 
 TRABECULAR, CORTICAL, SUBCHONDRAL, PHYSEAL_SCAR = "trabecular", "cortical", "subchondral_plate", "physeal_scar"
 REGIONS = (TRABECULAR, CORTICAL, SUBCHONDRAL, PHYSEAL_SCAR)
@@ -46,7 +46,7 @@ def rotation_matrix(angles_rad: Sequence[float]) -> np.ndarray:
 def lesion_indicator(lesions: Sequence[Lesion], x_m: np.ndarray) -> np.ndarray:
     """chi(x) = max_i (1 - tanh((r_i(x) - 1) a_min,i / w_i)) / 2 at points ``x_m`` (shape (3, N)).
 
-    A mask lesion contributes its blurred voxel mask instead (bmes_fem.imaging.mask_indicator).
+    A mask lesion contributes its blurred voxel mask instead (bmes_fem.physics.imaging.mask_indicator).
     r_i is the ellipsoidal radius of x in lesion i (1 on its surface), a_min,i its smallest
     semi-axis and w_i its falloff width: chi = 0.5 on the ellipsoid surface, 0.88 at a distance w
     inside and 0.12 at w outside it (along the smallest axis).

@@ -16,7 +16,7 @@ import numpy as np
 from mpi4py import MPI
 
 from bmes_fem.errors import BmesError, ConfigError, MeshError
-from bmes_fem.mesh import Domain, domain_from_gmsh_model
+from bmes_fem.mesh.domain import Domain, domain_from_gmsh_model
 
 RANDOM_SEED = 12345
 ALGORITHM_3D = 1  # Delaunay

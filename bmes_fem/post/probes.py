@@ -7,9 +7,9 @@ from typing import Sequence
 import numpy as np
 from dolfinx import fem, geometry
 
-from bmes_fem.config_transient import Probe
+from bmes_fem.config.transient import Probe
 from bmes_fem.errors import ConfigError
-from bmes_fem.mesh import Domain
+from bmes_fem.mesh.domain import Domain
 
 
 class ProbePoints:

@@ -14,7 +14,7 @@ surface, and optionally a physeal scar: a slab of the trabecular core between tw
 - Verification shapes: box and cylinder (articular top z = height, cut bottom z = 0, periosteal sides),
   sphere (one boundary, ``surface``). All single-region ``trabecular``.
 
-gmsh runs on rank 0 of the communicator only (bmes_fem.meshing); the mesh is distributed by DOLFINx.
+gmsh runs on rank 0 of the communicator only (bmes_fem.mesh.meshing); the mesh is distributed by DOLFINx.
 """
 
 import math
@@ -27,8 +27,8 @@ import numpy as np
 from mpi4py import MPI
 
 from bmes_fem.errors import MeshError
-from bmes_fem.mesh import Domain
-from bmes_fem.meshing import (
+from bmes_fem.mesh.domain import Domain
+from bmes_fem.mesh.meshing import (
     BOUNDARY_TAGS,
     REGION_TAGS,
     MeshSizes,

@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pyvista as pv
 
-from bmes_fem.config import Config, load_config
+from bmes_fem.config.case import Config, load_config
 from bmes_fem.errors import BmesError, ConfigError
-from bmes_fem.io import FIELDS_FILE
+from bmes_fem.output.io import FIELDS_FILE
 
 SURFACE_FILE = "articular_surface.vtp"  # triangles of the 'articular' boundary [m], written by report.py
 _SUMMARY_FILE, _CONFIG_FILE = "summary.json", "config.resolved.yaml"  # as written by api.py

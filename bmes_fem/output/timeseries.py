@@ -10,7 +10,7 @@ import numpy as np
 from dolfinx import fem
 from dolfinx.io import VTXWriter
 
-from bmes_fem.transient import History
+from bmes_fem.solve.transient import History
 from bmes_fem.units import PA_PER_MMHG
 
 PROBE_TABLE = "probes.csv"

@@ -1,6 +1,6 @@
 """Tables, figures and summary entries of a case, written into its folder by ``write_report``.
 
-Collective: the clusters are found on the distributed mesh (bmes_fem.clusters); files are written
+Collective: the clusters are found on the distributed mesh (bmes_fem.post.clusters); files are written
 and figures rendered on rank 0 only. The case folder then holds:
 
 - ``articular_surface.vtp``: the articular boundary's triangles [m] (depths, figures);
@@ -16,15 +16,15 @@ from pathlib import Path
 
 import numpy as np
 
-from bmes_fem.bcs import ARTICULAR
-from bmes_fem.clusters import Cluster, boundary_triangles_m, find_clusters, write_clusters_csv, zone_totals
-from bmes_fem.config import Config
-from bmes_fem.io import FIELDS_FILE
-from bmes_fem.plots import plot_pressure_depth, plot_risk_histogram
-from bmes_fem.post import CellFields
-from bmes_fem.problem import SteadySolution
-from bmes_fem.render import export_scene_html, figure_path, lesion_centre_m, render_views
-from bmes_fem.results import SURFACE_FILE, CaseData, load_fields, surface_polydata
+from bmes_fem.physics.boundary_conditions import ARTICULAR
+from bmes_fem.post.clusters import Cluster, boundary_triangles_m, find_clusters, write_clusters_csv, zone_totals
+from bmes_fem.config.case import Config
+from bmes_fem.output.io import FIELDS_FILE
+from bmes_fem.view.plots import plot_pressure_depth, plot_risk_histogram
+from bmes_fem.post.fields import CellFields
+from bmes_fem.solve.steady import SteadySolution
+from bmes_fem.view.render import export_scene_html, figure_path, lesion_centre_m, render_views
+from bmes_fem.view.results import SURFACE_FILE, CaseData, load_fields, surface_polydata
 from bmes_fem.units import PA_PER_MMHG
 
 RISK_CLUSTERS_FILE = "risk_clusters.csv"

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import Field, model_validator
 
-from bmes_fem.schema import Point3, Section, Time
+from bmes_fem.config.schema import Point3, Section, Time
 
 PositiveTime = Annotated[Time, Field(gt=0.0)]
 

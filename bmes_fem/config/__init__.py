@@ -1,0 +1,1 @@
+"""Configuration: the YAML case file validated into typed, unit-resolved sections (SI inside)."""

@@ -1,0 +1,1 @@
+"""Domains: parametric bone and verification geometries meshed with gmsh, imported meshes, quality."""

@@ -1,0 +1,1 @@
+"""Writing a case: the atomic results folder, fields for ParaView, tables, the report."""

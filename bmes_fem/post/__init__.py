@@ -1,0 +1,1 @@
+"""Post-processing in memory: strains, risk index, summary scalars, clusters, probes."""

@@ -1,0 +1,1 @@
+"""Solving: linear solver presets, the steady problem, Biot time stepping."""

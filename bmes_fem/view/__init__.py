@@ -1,0 +1,1 @@
+"""Pictures of finished cases (pyvista, matplotlib): no solver stack is imported here."""
