@@ -51,7 +51,7 @@ def worker(args: argparse.Namespace) -> None:
     # isort: split
     from mpi4py import MPI
 
-    from bmes_fem.config.case import load_config
+    from bmes_fem.config.loader import load_config
     from bmes_fem.mesh.build import build_domain
     from bmes_fem.solve.transient import TransientBiot
 

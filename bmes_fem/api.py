@@ -13,14 +13,12 @@ import numpy as np
 from dolfinx import fem
 from mpi4py import MPI
 
-from bmes_fem.config.case import Config, load_config
+from bmes_fem.config.case import Config
+from bmes_fem.config.loader import load_config
 from bmes_fem.mesh.build import build_domain
-from bmes_fem.output.io import FIELDS_FILE, atomic_directory, write_json, write_text, write_vtu
-from bmes_fem.post.fields import CellFields, cell_fields, mechanics_summary, pressure_summary
-from bmes_fem.solve.steady import SteadySolution, solve_steady
 from bmes_fem.mesh.quality import mesh_quality
+from bmes_fem.output.io import FIELDS_FILE, atomic_directory, write_json, write_text, write_vtu
 from bmes_fem.output.report import write_report
-from bmes_fem.solve.linear import SolveStats
 from bmes_fem.output.timeseries import (
     PROBE_FIGURE,
     PROBE_TABLE,
@@ -29,6 +27,9 @@ from bmes_fem.output.timeseries import (
     probe_summary,
     write_probe_table,
 )
+from bmes_fem.post.fields import CellFields, cell_fields, mechanics_summary, pressure_summary
+from bmes_fem.solve.linear import SolveStats
+from bmes_fem.solve.steady import SteadySolution, solve_steady
 from bmes_fem.solve.transient import TransientBiot
 from bmes_fem.units import PA_PER_MMHG
 

@@ -45,7 +45,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _run(args: argparse.Namespace) -> None:
     from bmes_fem.api import run_case
-    from bmes_fem.config.case import load_config
+    from bmes_fem.config.loader import load_config
 
     config = load_config(args.config)
     if args.results_dir is not None:
@@ -56,7 +56,7 @@ def _run(args: argparse.Namespace) -> None:
 
 
 def _mesh(args: argparse.Namespace) -> None:
-    from bmes_fem.config.case import load_config
+    from bmes_fem.config.loader import load_config
     from bmes_fem.mesh.quality import mesh_report
 
     report = mesh_report(load_config(args.config), MPI.COMM_WORLD)

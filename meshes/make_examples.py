@@ -12,7 +12,7 @@ import meshio
 import numpy as np
 from mpi4py import MPI
 
-from bmes_fem.config.case import load_config
+from bmes_fem.config.loader import load_config
 from bmes_fem.mesh.build import build_domain
 
 HERE = Path(__file__).resolve().parent
@@ -26,7 +26,7 @@ EXAMPLES = {  # output stem -> (config, mesh overrides)
 def main() -> None:
     for stem, (config_name, mesh) in EXAMPLES.items():
         msh = HERE / f"{stem}.msh"
-        build_domain(load_config(CONFIGS / config_name, mesh={**mesh, "save": str(msh)}), MPI.COMM_SELF)
+        build_domain(load_config(CONFIGS / config_name, {"mesh": {**mesh, "save": str(msh)}}), MPI.COMM_SELF)
         tagged = meshio.read(msh)
         meshio.write(
             HERE / f"{stem}.vtu",

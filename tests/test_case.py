@@ -11,13 +11,13 @@ from dolfinx import fem, la
 from mpi4py import MPI
 
 from bmes_fem.api import RESOLVED_CONFIG_FILE, SUMMARY_FILE, run_case
-from bmes_fem.physics.boundary_conditions import contact_traction
-from bmes_fem.config.case import load_config, parse_config
-from bmes_fem.mesh.build import build_domain
+from bmes_fem.config.loader import load_config, parse_config
 from bmes_fem.errors import ConfigError
+from bmes_fem.mesh.build import build_domain
 from bmes_fem.output.io import FIELDS_FILE
-from bmes_fem.solve.steady import solve_steady
 from bmes_fem.output.report import CUTAWAY_FIGURE
+from bmes_fem.physics.boundary_conditions import contact_traction
+from bmes_fem.solve.steady import solve_steady
 from bmes_fem.units import PA_PER_MMHG
 
 COARSE_MESH = {"size": "6 mm", "lesion_size": "3 mm"}
@@ -26,7 +26,7 @@ COARSE_MESH = {"size": "6 mm", "lesion_size": "3 mm"}
 @pytest.fixture(scope="module")
 def coarse_result(tmp_path_factory):
     results = tmp_path_factory.mktemp("results")
-    config = load_config("configs/femoral_head_coarse.yaml", output={"results_dir": str(results)})
+    config = load_config("configs/femoral_head_coarse.yaml", {"output": {"results_dir": str(results)}})
     return run_case(config)
 
 
@@ -98,7 +98,7 @@ def test_patch_fractions_must_add_up_to_one():
 
 @pytest.mark.mpi
 def test_healthy_config_sits_at_the_calibration_target_everywhere():
-    config = load_config("configs/femoral_head_healthy.yaml", mesh=COARSE_MESH)
+    config = load_config("configs/femoral_head_healthy.yaml", {"mesh": COARSE_MESH})
     solution = solve_steady(build_domain(config), config)
     p_mmHg = solution.pressure.x.array / PA_PER_MMHG
     assert np.abs(p_mmHg - config.fluid.target_pressure / PA_PER_MMHG).max() < 0.1
@@ -107,7 +107,7 @@ def test_healthy_config_sits_at_the_calibration_target_everywhere():
 @pytest.mark.slow
 def test_default_bmes_case_raises_lesion_pressure_above_healthy(tmp_path):
     """The shipped default config: lesion peak above 30 mmHg, healthy trabecular mean within 20-30 mmHg."""
-    config = load_config("configs/femoral_head_bmes.yaml", output={"results_dir": str(tmp_path), "figures": False})
+    config = load_config("configs/femoral_head_bmes.yaml", {"output": {"results_dir": str(tmp_path), "figures": False}})
     pressure = run_case(config).summary["pressure"]
     print(json.dumps(pressure, indent=1))
     assert pressure["p_lesion_peak_mmHg"] > 30.0

@@ -9,9 +9,11 @@ import pytest
 from conftest import box_domain
 from mpi4py import MPI
 
+from bmes_fem.mesh.domain import cell_volumes_m3
+from bmes_fem.mesh.shapes import sphere
 from bmes_fem.post.clusters import (
-    _pair_distance,
     Cluster,
+    _pair_distance,
     boundary_triangles_m,
     distance_to_triangles,
     facet_components,
@@ -19,8 +21,6 @@ from bmes_fem.post.clusters import (
     write_clusters_csv,
     zone_totals,
 )
-from bmes_fem.mesh.shapes import sphere
-from bmes_fem.mesh.domain import cell_volumes_m3
 
 BOX_MM = 24.0
 BLOBS_MM = {"large": ((7.0, 7.0, 12.0), 5.0), "small": ((17.5, 17.5, 12.0), 3.5)}  # centre, radius

@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bmes_fem.config.case import Config, parse_config
+from bmes_fem.config.case import Config
+from bmes_fem.config.loader import parse_config
 from bmes_fem.errors import ConfigError
 from bmes_fem.units import PA_PER_MMHG, STANDARD_GRAVITY_M_PER_S2, to_si
 

@@ -11,6 +11,7 @@ import ufl
 from mpi4py import MPI
 
 from bmes_fem.errors import MeshError
+from bmes_fem.mesh.domain import cell_volumes_m3, check_cell_volumes
 from bmes_fem.mesh.shapes import (
     FemoralCondyleShape,
     FemoralHeadShape,
@@ -22,7 +23,6 @@ from bmes_fem.mesh.shapes import (
     femoral_head,
     sphere,
 )
-from bmes_fem.mesh.domain import cell_volumes_m3, check_cell_volumes
 
 SHAPE = FemoralHeadShape()
 SIZE_M = 0.004

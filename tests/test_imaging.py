@@ -86,12 +86,12 @@ def test_a_mask_lesion_in_the_config_sets_chi_on_the_mesh(mask_path):
     """lesions: [{kind: mask}] reaches the materials: the integral of chi over a box holding the
     ellipsoid equals the ellipsoid's volume within one voxel layer."""
     import ufl
+    from conftest import box_domain
     from dolfinx import fem
     from mpi4py import MPI
 
-    from bmes_fem.config.case import parse_config
+    from bmes_fem.config.loader import parse_config
     from bmes_fem.physics.materials import build_tissue_fields
-    from conftest import box_domain
 
     config = parse_config({"lesions": [{"kind": "mask", "mask": str(mask_path), "smoothing_width": "0 mm"}]})
     domain = box_domain(n=24, length_m=0.04)
@@ -103,7 +103,7 @@ def test_a_mask_lesion_in_the_config_sets_chi_on_the_mesh(mask_path):
 
 
 def test_a_mask_lesion_needs_an_existing_file(tmp_path):
-    from bmes_fem.config.case import parse_config
+    from bmes_fem.config.loader import parse_config
     from bmes_fem.errors import ConfigError
 
     with pytest.raises(ConfigError, match=r"lesions.0.*mask = .*nowhere.nii.gz is not a file"):

@@ -13,14 +13,14 @@ import ufl
 from mpi4py import MPI
 
 from bmes_fem.api import run_case
-from bmes_fem.config.case import parse_config
 from bmes_fem.config.geometry import MeshioFile, StlSurface
+from bmes_fem.config.loader import parse_config
 from bmes_fem.errors import ConfigError, MeshError
 from bmes_fem.mesh.build import build_domain
-from bmes_fem.mesh.shapes import FemoralHeadShape
 from bmes_fem.mesh.importers import read_meshio_file, read_stl_surface
 from bmes_fem.mesh.meshing import MeshSizes
 from bmes_fem.mesh.quality import mesh_quality
+from bmes_fem.mesh.shapes import FemoralHeadShape
 
 AXIS = FemoralHeadShape().neck_axis().tolist()
 TAG_MAP = {

@@ -9,17 +9,17 @@ import numpy as np
 import pytest
 from mpi4py import MPI
 
-from bmes_fem.config.case import parse_config
-from bmes_fem.mesh.build import build_domain
+from bmes_fem.config.loader import parse_config
 from bmes_fem.errors import ConfigError
-from bmes_fem.mesh.shapes import box
+from bmes_fem.mesh.build import build_domain
 from bmes_fem.mesh.quality import mesh_quality, mesh_report, tetra_quality
+from bmes_fem.mesh.shapes import box
 
 BOX_M = (0.02, 0.01, 0.015)
 
 
 def _config(**overrides):
-    return parse_config({}, **overrides)
+    return parse_config(overrides)
 
 
 def test_regular_tetrahedron_has_ideal_quality():

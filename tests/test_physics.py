@@ -10,10 +10,10 @@ from dolfinx import default_scalar_type, fem
 from dolfinx import mesh as dmesh
 from mpi4py import MPI
 
-from bmes_fem.physics import analytic
-from bmes_fem.config.case import parse_config
-from bmes_fem.physics.forms import elasticity_forms, steady_pressure_forms
+from bmes_fem.config.loader import parse_config
 from bmes_fem.mesh.shapes import sphere
+from bmes_fem.physics import analytic
+from bmes_fem.physics.forms import elasticity_forms, steady_pressure_forms
 from bmes_fem.physics.materials import build_tissue_fields, calibrate_venous_conductance
 from bmes_fem.solve.linear import solve_linear
 from bmes_fem.units import PA_PER_MMHG

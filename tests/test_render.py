@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 import pyvista as pv
 
+from bmes_fem.config.loader import parse_config
+from bmes_fem.errors import BmesError
 from bmes_fem.view import render
 from bmes_fem.view.compare import comparison_scene, same_mesh, values_on
-from bmes_fem.config.case import parse_config
-from bmes_fem.errors import BmesError
 from bmes_fem.view.results import SURFACE_FILE, load_case, load_fields, surface_polydata
 from bmes_fem.view.variables import VARIABLES
 

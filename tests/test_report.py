@@ -9,16 +9,16 @@ import numpy as np
 import pytest
 from mpi4py import MPI
 
-from bmes_fem.view import render
 from bmes_fem.api import run_case
-from bmes_fem.config.case import load_config
+from bmes_fem.config.loader import load_config
 from bmes_fem.output.report import PRESSURE_CLUSTERS_FILE, RISK_CLUSTERS_FILE
+from bmes_fem.view import render
 from bmes_fem.view.results import load_case
 from bmes_fem.view.variables import VARIABLES
 
 
 def _run(config_file: str, results_dir, figures: bool):
-    config = load_config(config_file, output={"results_dir": str(results_dir), "figures": figures})
+    config = load_config(config_file, {"output": {"results_dir": str(results_dir), "figures": figures}})
     return run_case(config)
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bmes_fem.config.case import parse_config
+from bmes_fem.config.loader import parse_config
 from bmes_fem.config.transient import LoadHistory, Waveform
-from bmes_fem.mesh.build import build_domain
 from bmes_fem.errors import ConfigError
+from bmes_fem.mesh.build import build_domain
 from bmes_fem.physics.loading import ForceHistory
 from bmes_fem.solve.steady import solve_steady
 from bmes_fem.solve.transient import TransientBiot

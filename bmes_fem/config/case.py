@@ -8,16 +8,13 @@ Unknown keys, wrong dimensions and non-physical values raise :class:`ConfigError
 from __future__ import annotations
 
 import math
-import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import (
-    BaseModel,
     Field,
     PlainSerializer,
-    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -29,14 +26,13 @@ from bmes_fem.config.geometry import (
     MeshSettings,
     default_geometry,
 )
-from bmes_fem.config.transient import Transient
-from bmes_fem.errors import ConfigError
 from bmes_fem.config.schema import (
     Angle,
     Area,
     Compliance,
     ConductancePerArea,
     Fraction,
+    InputPath,
     Length,
     Mass,
     Point3,
@@ -49,7 +45,9 @@ from bmes_fem.config.schema import (
     Vector3,
     Viscosity,
     mmHg,
+    reads_inputs,
 )
+from bmes_fem.config.transient import Transient
 from bmes_fem.units import PA_PER_MMHG, force_to_newton, format_si
 
 
@@ -66,12 +64,12 @@ class Lesion(Section):
     semi_axes: tuple[PositiveLength, PositiveLength, PositiveLength] = (0.010, 0.008, 0.008)
     rotation: tuple[Angle, Angle, Angle] = (0.0, 0.0, 0.0)
     falloff_width: PositiveLength = 0.002
-    mask: Path | None = None
+    mask: InputPath | None = None
     smoothing_width: Annotated[Length, Field(ge=0.0)] = 0.001
 
     @model_validator(mode="after")
-    def _mask_file_exists(self) -> Lesion:
-        if self.kind == "mask" and (self.mask is None or not self.mask.is_file()):
+    def _mask_file_exists(self, info: ValidationInfo) -> Lesion:
+        if self.kind == "mask" and (self.mask is None or (reads_inputs(info) and not self.mask.is_file())):
             raise ValueError(f"lesion '{self.name}': mask = {self.mask} is not a file (expected a NIfTI voxel mask)")
         return self
 
@@ -241,6 +239,10 @@ class Output(Section):
     figures: bool = True
 
 
+#: sections that only one analysis reads: section -> analysis
+ANALYSIS_SECTIONS = {"transient": "transient"}
+
+
 class Config(Section):
     case: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")] = "femoral_head_bmes"
     geometry: Geometry = default_geometry()
@@ -274,65 +276,26 @@ class Config(Section):
             )
         return self
 
+    @model_validator(mode="after")
+    def _sections_used_by_the_analysis(self) -> Config:
+        unused = [name for name, analysis in ANALYSIS_SECTIONS.items() if name in self.model_fields_set and analysis != self.analysis]
+        if unused:
+            raise ValueError(
+                f"section '{unused[0]}' is used by analysis: {ANALYSIS_SECTIONS[unused[0]]} only, but analysis = "
+                f"'{self.analysis}' (set analysis: {ANALYSIS_SECTIONS[unused[0]]}, or remove the section)"
+            )
+        return self
+
     @property
     def case_dir(self) -> Path:
         return self.output.results_dir / self.case
 
+    def to_dict(self) -> dict:
+        """The resolved configuration as plain data (SI values with their units spelled out), without
+        the sections the analysis does not use; it validates back to an equal Config."""
+        unused = {name for name, analysis in ANALYSIS_SECTIONS.items() if analysis != self.analysis}
+        return self.model_dump(mode="json", exclude=unused)
+
     def to_yaml(self) -> str:
-        """The resolved configuration (every value in SI, units spelled out)."""
-        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
-
-
-def _allowed_keys(model: type[BaseModel], location: tuple) -> list[str]:
-    """Field names of the section that holds the key at ``location`` (for unknown-key errors)."""
-    for part in location[:-1]:
-        if isinstance(part, int):
-            continue
-        annotation = model.model_fields[part].annotation
-        candidates = getattr(annotation, "__args__", (annotation,))
-        model = next(c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel))
-    return sorted(model.model_fields)
-
-
-def _describe(error: dict, source: str) -> str:
-    location = tuple(part for i, part in enumerate(error["loc"]) if not (i == 1 and part in GEOMETRY_KINDS))
-    key = ".".join(str(part) for part in location) or "(top level)"
-    if error["type"] == "extra_forbidden":
-        try:
-            allowed = ", ".join(_allowed_keys(Config, location))
-        except (KeyError, StopIteration):
-            allowed = "see README.md"
-        return f"{source}: unknown key '{key}' (allowed here: {allowed})"
-    message = re.sub(r"^(Value|Assertion) error, ", "", error["msg"])
-    value = error.get("input")
-    if not location or message.startswith(key):
-        return f"{source}: {message}"
-    if isinstance(value, (dict, list, tuple)):
-        return f"{source}: key '{key}': {message}"
-    return f"{source}: key '{key}' = {value!r}: {message}"
-
-
-def parse_config(data: dict | None, source: str = "<config>", **overrides: Any) -> Config:
-    """Validate a mapping (as read from YAML) into a :class:`Config`; ``overrides`` replace top-level keys."""
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{source}: expected a mapping of keys at the top level, got {type(data).__name__}")
-    try:
-        return Config.model_validate({**data, **overrides})
-    except ValidationError as err:
-        errors = err.errors()
-        more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise ConfigError(_describe(errors[0], source) + more) from None
-
-
-def load_config(path: str | Path, **overrides: Any) -> Config:
-    """Read and validate a YAML case file; a missing file or bad key raises :class:`ConfigError`."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file '{path}' does not exist (expected a YAML case file, e.g. configs/femoral_head_bmes.yaml)")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise ConfigError(f"config file '{path}' is not valid YAML: {err}".replace("\n", " ")) from None
-    return parse_config(data, str(path), **overrides)
+        """`to_dict` as YAML: the ``config.resolved.yaml`` of a case."""
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)

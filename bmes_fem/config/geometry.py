@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from bmes_fem.config.schema import Angle, Point3, PositiveLength, Section, Vector3
+from bmes_fem.config.schema import Angle, InputPath, Point3, PositiveLength, Section, Vector3
 
 MESH_UNITS_TO_M = {"mm": 1e-3, "m": 1.0}
 
@@ -95,7 +95,7 @@ class SphereGeometry(Section):
 
 
 class _MeshFileBase(Section):
-    path: Path
+    path: InputPath
     unit: Literal["mm", "m"] = "mm"
 
     @property

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import csv
-from pathlib import Path
 from typing import Annotated, Literal
 
 import numpy as np
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, model_validator
 
-from bmes_fem.config.schema import Point3, Section, Time
+from bmes_fem.config.schema import InputPath, Point3, Section, Time, reads_inputs
 
 PositiveTime = Annotated[Time, Field(gt=0.0)]
 
@@ -38,7 +37,7 @@ class TimeStepping(Section):
 class Waveform(Section):
     """A periodic load waveform table: CSV columns ``time_s, fraction`` and optionally ``dx, dy, dz``."""
 
-    path: Path
+    path: InputPath
     period: PositiveTime | None = None  # default: the table's last time
 
     def read(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
@@ -72,11 +71,12 @@ class LoadHistory(Section):
     waveform: Waveform | None = None
 
     @model_validator(mode="after")
-    def _waveform_present(self) -> LoadHistory:
+    def _waveform_present(self, info: ValidationInfo) -> LoadHistory:
         if self.kind == "waveform":
             if self.waveform is None:
                 raise ValueError("transient.load_history.kind = 'waveform' needs transient.load_history.waveform.path")
-            self.waveform.read()
+            if reads_inputs(info):
+                self.waveform.read()
         return self
 
 

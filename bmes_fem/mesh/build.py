@@ -11,6 +11,9 @@ from mpi4py import MPI
 from bmes_fem.config import geometry as cg
 from bmes_fem.config.case import Config
 from bmes_fem.errors import ConfigError
+from bmes_fem.mesh.domain import Domain, read_gmsh_file
+from bmes_fem.mesh.importers import check_extent, read_meshio_file, read_stl_surface
+from bmes_fem.mesh.meshing import MeshSizes, RefinementZone, SurfaceRefinement
 from bmes_fem.mesh.shapes import (
     FemoralCondyleShape,
     FemoralHeadShape,
@@ -21,9 +24,6 @@ from bmes_fem.mesh.shapes import (
     femoral_head,
     sphere,
 )
-from bmes_fem.mesh.domain import Domain, read_gmsh_file
-from bmes_fem.mesh.importers import check_extent, read_meshio_file, read_stl_surface
-from bmes_fem.mesh.meshing import MeshSizes, RefinementZone, SurfaceRefinement
 
 
 def mesh_sizes(config: Config) -> MeshSizes:

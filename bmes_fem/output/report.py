@@ -16,16 +16,16 @@ from pathlib import Path
 
 import numpy as np
 
-from bmes_fem.physics.boundary_conditions import ARTICULAR
-from bmes_fem.post.clusters import Cluster, boundary_triangles_m, find_clusters, write_clusters_csv, zone_totals
 from bmes_fem.config.case import Config
 from bmes_fem.output.io import FIELDS_FILE
-from bmes_fem.view.plots import plot_pressure_depth, plot_risk_histogram
+from bmes_fem.physics.boundary_conditions import ARTICULAR
+from bmes_fem.post.clusters import Cluster, boundary_triangles_m, find_clusters, write_clusters_csv, zone_totals
 from bmes_fem.post.fields import CellFields
 from bmes_fem.solve.steady import SteadySolution
+from bmes_fem.units import PA_PER_MMHG
+from bmes_fem.view.plots import plot_pressure_depth, plot_risk_histogram
 from bmes_fem.view.render import export_scene_html, figure_path, lesion_centre_m, render_views
 from bmes_fem.view.results import SURFACE_FILE, CaseData, load_fields, surface_polydata
-from bmes_fem.units import PA_PER_MMHG
 
 RISK_CLUSTERS_FILE = "risk_clusters.csv"
 PRESSURE_CLUSTERS_FILE = "pressure_clusters.csv"

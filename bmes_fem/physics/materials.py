@@ -26,8 +26,8 @@ from dolfinx import fem
 
 from bmes_fem.config.case import Config, Fluid, Lesion
 from bmes_fem.errors import MeshError
-from bmes_fem.physics.imaging import mask_indicator
 from bmes_fem.mesh.domain import Domain
+from bmes_fem.physics.imaging import mask_indicator
 
 TRABECULAR, CORTICAL, SUBCHONDRAL, PHYSEAL_SCAR = "trabecular", "cortical", "subchondral_plate", "physeal_scar"
 REGIONS = (TRABECULAR, CORTICAL, SUBCHONDRAL, PHYSEAL_SCAR)

@@ -14,8 +14,8 @@ import ufl
 from dolfinx import fem
 from mpi4py import MPI
 
-from bmes_fem.physics.boundary_conditions import cell_measure
 from bmes_fem.config.case import Config
+from bmes_fem.physics.boundary_conditions import cell_measure
 from bmes_fem.physics.forms import strain, strain_energy_density
 from bmes_fem.physics.materials import TRABECULAR
 from bmes_fem.solve.steady import SteadySolution

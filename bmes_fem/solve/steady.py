@@ -12,11 +12,11 @@ from typing import Sequence
 import ufl
 from dolfinx import fem
 
-from bmes_fem.physics.boundary_conditions import ARTICULAR, CUT, cell_measure, clamped, contact_traction, drainage_terms
 from bmes_fem.config.case import Config
+from bmes_fem.mesh.domain import Domain
+from bmes_fem.physics.boundary_conditions import ARTICULAR, CUT, cell_measure, clamped, contact_traction, drainage_terms
 from bmes_fem.physics.forms import elasticity_forms, steady_pressure_forms
 from bmes_fem.physics.materials import TRABECULAR, TissueFields, build_tissue_fields
-from bmes_fem.mesh.domain import Domain
 from bmes_fem.solve.linear import SolveStats, rigid_body_modes, solve_linear
 
 

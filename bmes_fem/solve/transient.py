@@ -15,15 +15,15 @@ import numpy as np
 import ufl
 from dolfinx import default_scalar_type, fem
 
-from bmes_fem.physics.boundary_conditions import cell_measure, clamped, contact_traction, drainage_terms
 from bmes_fem.config.case import Config
+from bmes_fem.mesh.domain import Domain
+from bmes_fem.physics.boundary_conditions import cell_measure, clamped, contact_traction, drainage_terms
 from bmes_fem.physics.forms import biot_step_forms, fixed_stress_pressure_form
 from bmes_fem.physics.loading import ForceHistory
 from bmes_fem.physics.materials import build_tissue_fields
-from bmes_fem.mesh.domain import Domain
 from bmes_fem.post.probes import ProbePoints
-from bmes_fem.solve.steady import SteadySolution, solve_drained_displacement, solve_steady_pressure, taylor_hood_spaces
 from bmes_fem.solve.linear import BlockSolver, SolveStats, rigid_body_modes
+from bmes_fem.solve.steady import SteadySolution, solve_drained_displacement, solve_steady_pressure, taylor_hood_spaces
 from bmes_fem.units import PA_PER_MMHG
 
 

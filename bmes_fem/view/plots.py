@@ -12,8 +12,8 @@ import numpy as np  # noqa: E402
 
 from bmes_fem.errors import BmesError  # noqa: E402
 from bmes_fem.post.fields import HEALTHY_CHI_BELOW, LESION_CHI_FROM  # noqa: E402
-from bmes_fem.view.results import CaseData  # noqa: E402
 from bmes_fem.units import PA_PER_MMHG  # noqa: E402
+from bmes_fem.view.results import CaseData  # noqa: E402
 from bmes_fem.view.variables import VARIABLES  # noqa: E402
 
 _M_TO_MM = 1e3

@@ -24,8 +24,8 @@ import numpy as np
 import pyvista as pv
 from PIL import Image
 
-from bmes_fem.post.clusters import facet_components
 from bmes_fem.errors import BmesError
+from bmes_fem.post.clusters import facet_components
 from bmes_fem.view.results import CaseData, load_case
 from bmes_fem.view.variables import VARIABLES, Variable
 

@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import pyvista as pv
 
-from bmes_fem.config.case import Config, load_config
+from bmes_fem.config.case import Config
+from bmes_fem.config.loader import load_config
 from bmes_fem.errors import BmesError, ConfigError
 from bmes_fem.output.io import FIELDS_FILE
 
@@ -83,7 +84,7 @@ def load_case(case_dir: Path) -> CaseData:
         )
     summary = _read_summary(case_dir / _SUMMARY_FILE)
     try:
-        config = load_config(case_dir / _CONFIG_FILE)
+        config = load_config(case_dir / _CONFIG_FILE, read_inputs=False)
     except ConfigError as exc:
         raise BmesError(f"results folder {case_dir}: {exc} (written by another bmes_fem? re-run `bmes run`)") from exc
     return CaseData(
