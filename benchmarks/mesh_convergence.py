@@ -21,11 +21,11 @@ import bmes_fem  # noqa: F401  (imports dolfinx_solver before dolfinx)
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from mpi4py import MPI  # noqa: E402
+import matplotlib.pyplot as plt
+from mpi4py import MPI
 
-from bmes_fem.api import run_case  # noqa: E402
-from bmes_fem.config.case import load_config  # noqa: E402
+from bmes_fem.api import run_case
+from bmes_fem.config.case import load_config
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "femoral_head_bmes.yaml"
 QUANTITIES = {  # column -> (summary section, key)
@@ -70,7 +70,7 @@ def write_outputs(rows: list[dict], out: Path) -> None:
         writer.writeheader()
         writer.writerows(rows)
     figure, axes = plt.subplots(1, len(QUANTITIES), figsize=(9, 2.6), constrained_layout=True)
-    for ax, column in zip(axes, QUANTITIES):
+    for ax, column in zip(axes, QUANTITIES, strict=True):
         ax.plot([r["size_mm"] for r in rows], [r[column] for r in rows], "o-")
         ax.set_xlabel("global size [mm]")
         ax.set_title(column, fontsize=9)

@@ -19,6 +19,7 @@ its processes exceeds ``--mem-limit-gb``; both are recorded in the ``status`` co
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import os
@@ -58,7 +59,7 @@ def worker(args: argparse.Namespace) -> None:
     class TimedTransientBiot(TransientBiot):
         """Times the block solver construction: operator (+ preconditioner matrix) assembly and KSP set-up."""
 
-        def _block_solver(self):  # noqa: ANN202
+        def _block_solver(self):
             self.domain.mesh.comm.Barrier()
             tic = time.perf_counter()
             solver = super()._block_solver()
@@ -120,14 +121,14 @@ def worker(args: argparse.Namespace) -> None:
         Path(args.row_out).write_text(json.dumps(row))
 
 
-def _count_inner_iterations(solver) -> list[int] | None:  # noqa: ANN001
+def _count_inner_iterations(solver) -> list[int] | None:
     """For the field split: a monitor on the displacement CG that counts its iterations (total in [0])."""
     pc = solver.ksp.getPC()
     if pc.getType() != "fieldsplit":
         return None
     count = [0]
 
-    def monitor(ksp, iteration, rnorm):  # noqa: ANN001, ANN202
+    def monitor(ksp, iteration, rnorm):
         if iteration > 0:
             count[0] += 1
 
@@ -136,16 +137,14 @@ def _count_inner_iterations(solver) -> list[int] | None:  # noqa: ANN001
 
 
 # --------------------------------------------------------------------------------------------- driver
-def _tree_rss(process) -> dict[int, int]:  # noqa: ANN001
+def _tree_rss(process) -> dict[int, int]:
     """Resident bytes of ``process`` and all its descendants, by pid."""
     import psutil
 
     rss = {}
     for p in [process, *process.children(recursive=True)]:
-        try:
+        with contextlib.suppress(psutil.Error):
             rss[p.pid] = p.memory_info().rss
-        except psutil.Error:
-            pass
     return rss
 
 

@@ -60,7 +60,7 @@ def force_to_newton(value: object, body_mass_kg: float) -> float:
     if isinstance(value, str):
         try:
             quantity = UREG.Quantity(value)
-        except Exception:  # noqa: BLE001 - reported with the expected form below
+        except Exception:
             quantity = None
         if isinstance(quantity, UREG.Quantity) and quantity.check("[body_weight]"):
             return float(quantity.to("BW").magnitude) * body_mass_kg * STANDARD_GRAVITY_M_PER_S2

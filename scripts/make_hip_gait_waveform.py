@@ -29,6 +29,6 @@ if __name__ == "__main__":
     fraction[-1] = fraction[0]  # periodic
     path = Path(__file__).resolve().parent.parent / "configs" / "waveforms" / "hip_walking.csv"
     lines = ["# synthetic hip walking waveform, shape after Bergmann et al. 2001/2016 (see scripts/make_hip_gait_waveform.py)"]
-    lines += ["time_s,fraction"] + [f"{t:.3f},{f:.4f}" for t, f in zip(phase, fraction)]
+    lines += ["time_s,fraction"] + [f"{t:.3f},{f:.4f}" for t, f in zip(phase, fraction, strict=True)]
     path.write_text("\n".join(lines) + "\n")
     print(f"wrote {path}: peak {fraction.max():.3f} at {phase[fraction.argmax()]:.2f}, swing {fraction[-5]:.3f}")

@@ -92,7 +92,7 @@ def test_contact_patch_off_the_articular_surface_is_an_error():
 
 def test_patch_fractions_must_add_up_to_one():
     patches = [dict(TWO_PATCHES[0], fraction=0.5), TWO_PATCHES[1]]
-    with pytest.raises(ConfigError, match="add up to 0.9; expected 1"):
+    with pytest.raises(ConfigError, match=r"add up to 0\.9; expected 1"):
         parse_config({"load": {"contact_patches": patches}})
 
 
@@ -120,7 +120,7 @@ def test_direct_and_iterative_presets_agree():
         config = parse_config({"mesh": COARSE_MESH, "solver": {"preset": preset}})
         solution = solve_steady(build_domain(config), config)
         summaries[preset] = (solution.pressure.x.array.copy(), solution.displacement.x.array.copy())
-    for direct, iterative in zip(summaries["direct"], summaries["iterative"]):
+    for direct, iterative in zip(summaries["direct"], summaries["iterative"], strict=True):
         assert np.linalg.norm(iterative - direct) < 1e-6 * np.linalg.norm(direct)
 
 

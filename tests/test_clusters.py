@@ -48,7 +48,7 @@ def test_two_separated_blobs_give_two_clusters_with_the_ball_volumes():
     domain = box_domain(n=24, length_m=BOX_MM * 1e-3)  # h = 1 mm
     clusters = _blob_clusters(domain, "surface")
     assert [c.label for c in clusters] == [1, 2]
-    for cluster, (centre, radius) in zip(clusters, BLOBS_MM.values()):
+    for cluster, (centre, radius) in zip(clusters, BLOBS_MM.values(), strict=True):
         analytic_mm3 = 4 / 3 * np.pi * radius**3
         print(f"ranks {MPI.COMM_WORLD.size}: V = {cluster.volume_mm3:.2f} mm^3, analytic {analytic_mm3:.2f}")
         assert abs(cluster.volume_mm3 - analytic_mm3) < 0.05 * analytic_mm3  # measured: +1.6 %, +2.8 %

@@ -124,7 +124,7 @@ def test_missing_names_raise_mesh_error(head):
     with pytest.raises(MeshError, match="no_such_region") as info:
         head.region_id("no_such_region")
     assert "trabecular" in str(info.value) and "gmsh:femoral_head" in str(info.value)
-    with pytest.raises(MeshError, match="'a'.*'b'.*'c'"):
+    with pytest.raises(MeshError, match=r"'a'.*'b'.*'c'"):
         head.require(regions=["a", "b"], boundaries=["c", "cut"])
 
 
@@ -224,5 +224,5 @@ def test_invalid_condyle_raises_value_error():
         FemoralCondyleShape(condyle_spacing_m=0.02)
     with pytest.raises(ValueError, match="must differ by at least"):
         FemoralCondyleShape(cortical_thickness_m=0.001, subchondral_thickness_m=0.001)
-    with pytest.raises(ValueError, match="physeal_scar.depth_m"):
+    with pytest.raises(ValueError, match=r"physeal_scar\.depth_m"):
         FemoralCondyleShape(physeal_scar=PhysealScarSlab(depth_m=0.2))

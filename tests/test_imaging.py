@@ -45,7 +45,7 @@ def mask_path(tmp_path_factory):
 def _chi_volume_mm3(path, smoothing_width_m: float, spacing_mm: float = 0.25) -> float:
     """int chi dV by the midpoint rule on a fine grid around the ellipsoid."""
     half = SEMI_AXES_MM + 4.0
-    axes = [np.arange(c - h, c + h, spacing_mm) + spacing_mm / 2 for c, h in zip(CENTRE_MM, half)]
+    axes = [np.arange(c - h, c + h, spacing_mm) + spacing_mm / 2 for c, h in zip(CENTRE_MM, half, strict=True)]
     grid_mm = np.stack(np.meshgrid(*axes, indexing="ij")).reshape(3, -1)
     return float(mask_indicator(path, grid_mm * 1e-3, smoothing_width_m).sum()) * spacing_mm**3
 
@@ -74,7 +74,7 @@ def test_smoothing_widens_the_transition(mask_path):
 
 
 def test_bad_mask_input_names_the_file(tmp_path):
-    with pytest.raises(ConfigError, match="lesion mask '.*missing.nii' does not exist"):
+    with pytest.raises(ConfigError, match=r"lesion mask '.*missing\.nii' does not exist"):
         mask_indicator(tmp_path / "missing.nii", np.zeros((3, 1)), 0.0)
     flat = tmp_path / "flat.nii"
     nibabel.save(nibabel.Nifti1Image(np.ones((4, 4), dtype=np.uint8), np.eye(4)), flat)

@@ -147,7 +147,7 @@ def read_meshio_file(comm: MPI.Comm, geometry: MeshioFile) -> Domain:
         check_extent(points.min(axis=0), points.max(axis=0), unit=geometry.unit, source=source)
         array = _tag_array(mesh, geometry.tag_map, source)
         by_type: dict[str, tuple[list, list]] = {"tetra": ([], []), "triangle": ([], [])}
-        for block, tags in zip(mesh.cells, mesh.cell_data[array]):
+        for block, tags in zip(mesh.cells, mesh.cell_data[array], strict=True):
             if block.type in by_type:
                 by_type[block.type][0].append(block.data)
                 by_type[block.type][1].append(tags)

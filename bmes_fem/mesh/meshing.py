@@ -77,7 +77,7 @@ def _set_background_field(sizes: MeshSizes, unit_to_m: float) -> None:
     field.setString(fields[0], "F", repr(size))
     for zone in sizes.zones:
         tag = field.add("Ball")
-        for key, value in zip(("XCenter", "YCenter", "ZCenter"), np.asarray(zone.centre_m) / unit_to_m):
+        for key, value in zip(("XCenter", "YCenter", "ZCenter"), np.asarray(zone.centre_m) / unit_to_m, strict=True):
             field.setNumber(tag, key, float(value))
         field.setNumber(tag, "Radius", zone.radius_m / unit_to_m)
         field.setNumber(tag, "Thickness", zone.radius_m / unit_to_m)

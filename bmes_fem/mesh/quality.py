@@ -34,7 +34,7 @@ def tetra_quality(corners_m: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nda
     faces = ((1, 2, 3), (0, 2, 3), (0, 1, 3), (0, 1, 2))
     centroid = corners_m.mean(axis=1)
     normals = []
-    for i, (p, q, r) in enumerate(faces):
+    for _i, (p, q, r) in enumerate(faces):
         n = np.cross(corners_m[:, q] - corners_m[:, p], corners_m[:, r] - corners_m[:, p])
         outward = np.sign(np.einsum("ij,ij->i", n, corners_m[:, p] - centroid))
         normals.append(n * outward[:, None])

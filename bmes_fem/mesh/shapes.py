@@ -96,7 +96,7 @@ class FemoralHeadShape:
         if not t_ct < rn:
             raise ValueError(f"cortical_thickness_m={t_ct} must be < neck_radius_m={rn}")
         junction_m = math.sqrt(R**2 - rn**2)  # distance along the axis where the neck leaves the ball
-        if not L > junction_m + t_ct:
+        if not junction_m + t_ct < L:
             raise ValueError(
                 f"neck_length_m={L} must exceed {junction_m + t_ct:.4g} m so the neck leaves the head "
                 f"(sqrt(head_radius^2 - neck_radius^2) + cortical_thickness)"

@@ -7,7 +7,7 @@ Momentum (quasi-static Biot):          -div(sigma'(u) - alpha p I) = 0,  (sigma'
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import ufl
 

@@ -17,8 +17,8 @@ partial flow barrier, hold no marrow).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import ufl

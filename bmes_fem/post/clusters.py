@@ -157,7 +157,7 @@ def find_clusters(
     pieces = mesh.comm.gather(local, root=0)
     clusters = None
     if mesh.comm.rank == 0:
-        vertices, centres, volumes, values, regions = (np.concatenate(column) for column in zip(*pieces))
+        vertices, centres, volumes, values, regions = (np.concatenate(column) for column in zip(*pieces, strict=True))
         names = {tag: name for name, tag in domain.regions.items()}
         clusters = _describe(facet_components(vertices), centres, volumes, values, regions, names, surface_triangles_m)
     return mesh.comm.bcast(clusters, root=0)

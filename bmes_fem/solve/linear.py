@@ -16,8 +16,8 @@ Presets (options set under the problem's options prefix, user overrides on top):
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 import numpy as np
 import ufl

@@ -6,8 +6,8 @@ momentum with that p. Spaces: P1 pressure, P2 displacement (the Taylor-Hood pair
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import ufl
 from dolfinx import fem

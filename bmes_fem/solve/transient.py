@@ -8,8 +8,8 @@ step is the undrained response. The operator is assembled once: only the contact
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import ufl

@@ -7,14 +7,14 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from bmes_fem.errors import BmesError  # noqa: E402
-from bmes_fem.post.fields import HEALTHY_CHI_BELOW, LESION_CHI_FROM  # noqa: E402
-from bmes_fem.units import PA_PER_MMHG  # noqa: E402
-from bmes_fem.view.results import CaseData  # noqa: E402
-from bmes_fem.view.variables import VARIABLES  # noqa: E402
+from bmes_fem.errors import BmesError
+from bmes_fem.post.fields import HEALTHY_CHI_BELOW, LESION_CHI_FROM
+from bmes_fem.units import PA_PER_MMHG
+from bmes_fem.view.results import CaseData
+from bmes_fem.view.variables import VARIABLES
 
 _M_TO_MM = 1e3
 _LINE_SAMPLES = 400
