@@ -1,57 +1,72 @@
-"""Command line ``bmes`` (a thin layer over the Python API):
+"""Command line ``bmes`` (a thin layer over the Python API); ``bmes COMMAND -h`` explains each command.
 
-    bmes run CONFIG                     solve a case, write results/<case>/
+    bmes run CONFIG [--set KEY=VALUE]   solve a case, write results/<case>/
     bmes mesh CONFIG                    mesh only: cells, volumes and quality per region (JSON)
     bmes render CASE_DIR [--view ...]   figures of a finished case (off-screen)
     bmes show CASE_DIR                  an interactive window, when a display exists
     bmes compare-render A B             side-by-side panels and the difference B - A
+
+Progress goes to standard output; a bad input is one line on standard error and exit code 1;
+Ctrl-C stops with "interrupted" and exit code 130, leaving no partial results folder.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
+import yaml
 from mpi4py import MPI
 
-from bmes_fem.errors import BmesError
+from bmes_fem import __version__
+from bmes_fem.errors import BmesError, ConfigError
+from bmes_fem.view.variables import VARIABLES
+from bmes_fem.view.views import CAMERAS, VIEWS
+
+EXIT_ERROR, EXIT_INTERRUPTED = 1, 130
+#: modules that add their own sub-command with ``register(commands)``
+COMMAND_MODULES: tuple[str, ...] = ()
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="bmes", description="Poroelastic FE model of bone marrow oedema (BMES).")
-    commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("run", help="solve a case and write results/<case>/")
-    run.add_argument("config", type=Path, help="YAML case file, e.g. configs/femoral_head_bmes.yaml")
-    run.add_argument("--results-dir", type=Path, help="write to DIR/<case>/ instead of the config's output.results_dir")
-    mesh = commands.add_parser("mesh", help="mesh a case and print its quality report")
-    mesh.add_argument("config", type=Path)
-    render = commands.add_parser("render", help="render the figures of a finished case")
-    render.add_argument("case_dir", type=Path)
-    render.add_argument("--view", action="append", help="cutaway, slices, isosurfaces, clusters, deformed (repeatable)")
-    render.add_argument("--camera", action="append", help="anterior, lateral, superior (repeatable)")
-    show = commands.add_parser("show", help="open an interactive window (needs a display)")
-    show.add_argument("case_dir", type=Path)
-    show.add_argument("--view", default="isosurfaces")
-    show.add_argument("--camera", default="anterior")
-    compare = commands.add_parser("compare-render", help="compare two finished cases side by side")
-    compare.add_argument("case_a", type=Path)
-    compare.add_argument("case_b", type=Path)
-    compare.add_argument("--variable", default="pressure")
-    compare.add_argument("-o", "--output", type=Path, help="PNG path (default compare_<A>_<B>.png)")
-    return parser
+def _overrides(pairs: list[str]) -> dict[str, object]:
+    """``KEY=VALUE`` pairs (VALUE read as YAML: ``28 mmHg``, ``0.3``, ``[1, 2, 3]``) as dotted overrides."""
+    overrides = {}
+    for pair in pairs:
+        key, separator, value = pair.partition("=")
+        if not separator or not key:
+            raise ConfigError(f"--set {pair!r}: expected KEY=VALUE with a dotted key, e.g. --set fluid.target_pressure='28 mmHg'")
+        overrides[key.strip()] = yaml.safe_load(value)
+    return overrides
+
+
+def _key_figures(summary: dict) -> str:
+    pressure, mechanics = summary.get("pressure", {}), summary.get("mechanics", {})
+    parts = [
+        f"{label} {pressure[key]:.2f} mmHg"
+        for label, key in (("lesion peak", "p_lesion_peak_mmHg"), ("lesion mean", "p_lesion_mean_mmHg"),
+                           ("healthy mean", "p_healthy_trabecular_mean_mmHg"))
+        if pressure.get(key) is not None
+    ]  # fmt: skip
+    if mechanics.get("risk_index_max") is not None:
+        parts.append(f"max R {mechanics['risk_index_max']:.3g}")
+    return ", ".join(parts)
 
 
 def _run(args: argparse.Namespace) -> None:
     from bmes_fem.api import run_case
     from bmes_fem.config.loader import load_config
+    from bmes_fem.output.progress import LOG
 
-    config = load_config(args.config)
+    overrides = _overrides(args.set)
     if args.results_dir is not None:
-        config = config.model_copy(update={"output": config.output.model_copy(update={"results_dir": args.results_dir})})
-    result = run_case(config, MPI.COMM_WORLD)
-    if MPI.COMM_WORLD.rank == 0:
+        overrides["output.results_dir"] = str(args.results_dir)
+    result = run_case(load_config(args.config, overrides), MPI.COMM_WORLD)
+    LOG.info("%s", _key_figures(result.summary))
+    if args.json and MPI.COMM_WORLD.rank == 0:
         print(json.dumps({"case_dir": str(result.case_dir), **result.summary}, indent=2))
 
 
@@ -67,7 +82,7 @@ def _mesh(args: argparse.Namespace) -> None:
 def _render(args: argparse.Namespace) -> None:
     from bmes_fem.view import render
 
-    for path in render.render_case(args.case_dir, args.view or render.VIEWS, args.camera or ("anterior",)):
+    for path in render.render_case(args.case_dir, args.view or VIEWS, args.camera or ("anterior",)):
         print(path)
 
 
@@ -84,18 +99,75 @@ def _compare(args: argparse.Namespace) -> None:
     print(compare_render(args.case_a, args.case_b, output, args.variable))
 
 
-COMMANDS = {"run": _run, "mesh": _mesh, "render": _render, "show": _show, "compare-render": _compare}
+def _command(commands, name: str, handler: Callable[[argparse.Namespace], None], common, **kwargs) -> argparse.ArgumentParser:
+    parser = commands.add_parser(name, parents=[common], **kwargs)
+    parser.set_defaults(handler=handler)
+    return parser
+
+
+def parser() -> argparse.ArgumentParser:
+    """The ``bmes`` argument parser with every sub-command."""
+    common = argparse.ArgumentParser(add_help=False)
+    verbosity = common.add_mutually_exclusive_group()
+    verbosity.add_argument("-q", "--quiet", action="store_const", const=-1, dest="verbosity", help="print warnings and errors only")
+    verbosity.add_argument("-v", "--verbose", action="store_const", const=1, dest="verbosity", help="print solver details too")
+    main = argparse.ArgumentParser(prog="bmes", parents=[common], description="Poroelastic FE model of bone marrow oedema (BMES).")
+    main.add_argument("--version", action="version", version=f"bmes_fem {__version__}")
+    commands = main.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = _command(commands, "run", _run, common, help="solve a case and write results/<case>/",
+                   description="Mesh, solve and post-process a case; write results/<case>/ (atomically).")  # fmt: skip
+    run.add_argument("config", type=Path, help="YAML case file, e.g. configs/femoral_head_bmes.yaml")
+    run.add_argument("--results-dir", type=Path, help="write to DIR/<case>/ instead of the config's output.results_dir")
+    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a parameter by dotted path, e.g. --set lesion_effects.venous_outflow_factor=0.2 (repeatable)")  # fmt: skip
+    run.add_argument("--json", action="store_true", help="print the whole summary as JSON at the end")
+
+    mesh = _command(commands, "mesh", _mesh, common, help="mesh a case and print its quality report (JSON)",
+                    description="Build the configured mesh only; print cells, vertices, volume per region and quality.")  # fmt: skip
+    mesh.add_argument("config", type=Path, help="YAML case file")
+
+    render = _command(commands, "render", _render, common, help="render figures of a finished case (off-screen PNG)",
+                      description="Render named views of a finished case folder into CASE_DIR/figures/.")  # fmt: skip
+    render.add_argument("case_dir", type=Path, help="a folder written by `bmes run`, e.g. results/femoral_head_bmes")
+    render.add_argument("--view", action="append", choices=VIEWS, help="view to render (repeatable; default: all)")
+    render.add_argument("--camera", action="append", choices=tuple(CAMERAS), help="camera for the 3D views (repeatable; default: anterior)")
+
+    show = _command(commands, "show", _show, common, help="open an interactive 3D window (needs a display)",
+                    description="Open one view of a finished case in an interactive window.")  # fmt: skip
+    show.add_argument("case_dir", type=Path, help="a folder written by `bmes run`")
+    show.add_argument("--view", default="isosurfaces", choices=VIEWS, help="view to show (default: isosurfaces)")
+    show.add_argument("--camera", default="anterior", choices=tuple(CAMERAS), help="camera preset (default: anterior)")
+
+    compare = _command(commands, "compare-render", _compare, common, help="compare two finished cases side by side",
+                       description="A | B | B - A of one variable on the coronal slice through A's lesion, shared colour limits.")  # fmt: skip
+    compare.add_argument("case_a", type=Path, help="reference case folder (A)")
+    compare.add_argument("case_b", type=Path, help="case folder compared with A (B)")
+    compare.add_argument("--variable", default="pressure", choices=sorted(VARIABLES), help="variable to compare (default: pressure)")
+    compare.add_argument("-o", "--output", type=Path, help="PNG path (default compare_<A>_<B>.png)")
+
+    for module in COMMAND_MODULES:
+        importlib.import_module(module).register(commands)
+    return main
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = parser().parse_args(argv)
+    comm = MPI.COMM_WORLD
+    from bmes_fem.output.progress import configure_logging
+
+    configure_logging(args.verbosity or 0, comm)
     try:
-        COMMANDS[args.command](args)
+        result = args.handler(args)
     except BmesError as err:
-        if MPI.COMM_WORLD.rank == 0:
+        if comm.rank == 0:
             print(f"bmes: error: {err}", file=sys.stderr)
-        return 1
-    return 0
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        if comm.rank == 0:
+            print("bmes: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return result if isinstance(result, int) else 0
 
 
 if __name__ == "__main__":

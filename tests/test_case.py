@@ -1,4 +1,4 @@
-"""End-to-end steady cases through run_case / solve_steady on the parametric femoral head."""
+"""End-to-end steady cases through run_case / SteadyBiot on the parametric femoral head."""
 
 from __future__ import annotations
 
@@ -10,14 +10,14 @@ import ufl
 from dolfinx import fem, la
 from mpi4py import MPI
 
-from bmes_fem.api import RESOLVED_CONFIG_FILE, SUMMARY_FILE, run_case
+from bmes_fem.api import run_case
 from bmes_fem.config.loader import load_config, parse_config
 from bmes_fem.errors import ConfigError
 from bmes_fem.mesh.build import build_domain
-from bmes_fem.output.io import FIELDS_FILE
+from bmes_fem.output.files import FIELDS_FILE, RESOLVED_CONFIG_FILE, SUMMARY_FILE
 from bmes_fem.output.report import CUTAWAY_FIGURE
 from bmes_fem.physics.boundary_conditions import contact_traction
-from bmes_fem.solve.steady import solve_steady
+from bmes_fem.solve.steady import SteadyBiot
 from bmes_fem.units import PA_PER_MMHG
 
 COARSE_MESH = {"size": "6 mm", "lesion_size": "3 mm"}
@@ -99,7 +99,7 @@ def test_patch_fractions_must_add_up_to_one():
 @pytest.mark.mpi
 def test_healthy_config_sits_at_the_calibration_target_everywhere():
     config = load_config("configs/femoral_head_healthy.yaml", {"mesh": COARSE_MESH})
-    solution = solve_steady(build_domain(config), config)
+    solution = SteadyBiot(build_domain(config), config).solve()
     p_mmHg = solution.pressure.x.array / PA_PER_MMHG
     assert np.abs(p_mmHg - config.fluid.target_pressure / PA_PER_MMHG).max() < 0.1
 
@@ -118,7 +118,7 @@ def test_direct_and_iterative_presets_agree():
     summaries = {}
     for preset in ("direct", "iterative"):
         config = parse_config({"mesh": COARSE_MESH, "solver": {"preset": preset}})
-        solution = solve_steady(build_domain(config), config)
+        solution = SteadyBiot(build_domain(config), config).solve()
         summaries[preset] = (solution.pressure.x.array.copy(), solution.displacement.x.array.copy())
     for direct, iterative in zip(summaries["direct"], summaries["iterative"], strict=True):
         assert np.linalg.norm(iterative - direct) < 1e-6 * np.linalg.norm(direct)
@@ -128,11 +128,10 @@ def test_head_with_a_physeal_scar_solves_and_keeps_the_healthy_calibration():
     """The scar region gets its own properties (no marrow exchange); healthy no-flux p stays at the target."""
     config = load_config(
         "configs/femoral_head_healthy.yaml",
-        mesh=COARSE_MESH,
-        geometry={"physeal_scar": {"depth": "22 mm", "thickness": "1 mm"}},
+        {"mesh": COARSE_MESH, "geometry.physeal_scar": {"depth": "22 mm", "thickness": "1 mm"}},
     )
     domain = build_domain(config)
     assert "physeal_scar" in domain.regions
-    solution = solve_steady(domain, config)
+    solution = SteadyBiot(domain, config).solve()
     p_mmHg = solution.pressure.x.array / PA_PER_MMHG
     assert np.abs(p_mmHg - 25.0).max() < 0.1

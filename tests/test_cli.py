@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -17,11 +18,11 @@ BIN = Path(sys.executable).parent
 COARSE = yaml.safe_load(Path("configs/femoral_head_coarse.yaml").read_text())
 
 
-def _bmes(*args: str, mpi_ranks: int = 1) -> subprocess.CompletedProcess:
+def _bmes(*args: str, mpi_ranks: int = 1, cwd: Path | None = None) -> subprocess.CompletedProcess:
     command = [str(BIN / "bmes"), *args]
     if mpi_ranks > 1:
         command = [str(BIN / "mpirun"), "-n", str(mpi_ranks), *command]
-    return subprocess.run(command, capture_output=True, text=True, timeout=600)
+    return subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=cwd)
 
 
 def _write_config(folder: Path, data: dict) -> Path:
@@ -57,7 +58,86 @@ BAD_INPUTS = {
         {"tissue": {"trabecular": {"permeability": "-1e-15 m^2"}}},
         ["tissue.trabecular.permeability", "greater than 0"],
     ),
+    "infinite_factor": ({"lesion_effects": {"filtration_factor": float("inf")}}, ["lesion_effects.filtration_factor", "finite"]),
+    "section_the_analysis_ignores": (
+        {"transient": {"time": {"time_step": "0.1 s"}}},
+        ["section 'transient'", "analysis = 'steady'", "analysis: transient"],
+    ),
 }
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe binary", ["case.yaml", "not UTF-8"]),
+        (b"", ["case.yaml", "empty"]),
+    ],
+)
+def test_binary_or_empty_config_file_is_a_one_line_error(tmp_path, content, expected):
+    config = tmp_path / "case.yaml"
+    config.write_bytes(content)
+    run = _bmes("run", str(config), "--results-dir", str(tmp_path / "results"))
+    assert run.returncode == 1
+    assert len(run.stderr.strip().splitlines()) == 1, run.stderr
+    assert all(fragment in run.stderr for fragment in expected), run.stderr
+    assert not (tmp_path / "results").exists()
+
+
+def test_interrupt_exits_130_with_one_line_and_no_partial_folder(tmp_path):
+    """SIGINT during the solve: 'interrupted', exit code 130, no traceback, nothing in results/."""
+    results = tmp_path / "results"
+    command = [str(BIN / "bmes"), "run", "configs/femoral_head_coarse.yaml", "--results-dir", str(results)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in process.stdout:  # wait until the solve has started
+        if line.startswith("setup"):
+            break
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130
+    assert stderr.strip() == "bmes: interrupted"
+    assert not results.exists() or not any(results.iterdir())
+
+
+def test_a_case_runs_from_another_directory_and_reloads_without_its_inputs(tmp_path):
+    """The gait config names its waveform relative to itself; run from elsewhere, then reload the case."""
+    from bmes_fem.result import Result
+    from bmes_fem.view.results import load_case
+
+    config = Path("configs/femoral_head_gait.yaml").resolve()
+    run = _bmes(
+        "run", str(config), "--results-dir", "out", "--set", "transient.time.end_time=0.06 s",
+        "--set", "mesh.size=8 mm", "--set", "mesh.lesion_size=4 mm", "--set", "output.figures=false", cwd=tmp_path,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert "time steps" in run.stdout and "4/4" in run.stdout and "ETA" in run.stdout
+    case_dir = tmp_path / "out" / "femoral_head_gait"
+    result = Result.read(case_dir)
+    assert result.config.transient.load_history.waveform.path == config.parent / "waveforms" / "hip_walking.csv"
+    assert result["solver.biot.solves"] == 3
+    with pytest.MonkeyPatch.context() as patch:  # the waveform must not be opened again
+        patch.setattr("bmes_fem.config.transient.Waveform.read", lambda self: pytest.fail("input reopened"))
+        assert load_case(case_dir).config == result.config
+
+
+def test_version_and_help_name_the_choices():
+    from bmes_fem import __version__
+
+    assert _bmes("--version").stdout.strip() == f"bmes_fem {__version__}"
+    render_help = _bmes("render", "-h").stdout
+    assert "{cutaway,slices,isosurfaces,clusters,deformed}" in render_help and "{anterior,lateral,superior}" in render_help
+    assert "--set KEY=VALUE" in _bmes("run", "-h").stdout
+    bad = _bmes("render", "results/x", "--view", "sideways")
+    assert bad.returncode == 2 and "invalid choice: 'sideways'" in bad.stderr
+
+
+def test_pictures_and_config_import_no_solver_stack():
+    code = (
+        "import sys, bmes_fem.view.render, bmes_fem.view.compare, bmes_fem.view.plots, bmes_fem.output.report, bmes_fem.result; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('dolfinx', 'petsc4py', 'ufl', 'basix', 'ffcx')))"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "[]"
 
 
 @pytest.mark.parametrize("case", sorted(BAD_INPUTS))
@@ -121,7 +201,8 @@ def test_two_mpi_ranks_give_the_serial_summary(tmp_path):
 @pytest.mark.slow
 def test_transient_run_on_two_ranks_matches_serial_to_1e_8(tmp_path):
     gait = yaml.safe_load(Path("configs/femoral_head_gait.yaml").read_text())
-    gait.update(COARSE, case="gait_parity", output={"figures": False})
+    gait.update(COARSE, case="gait_parity", output={**gait["output"], "figures": False})
+    gait["transient"]["load_history"]["waveform"]["path"] = str(Path("configs/waveforms/hip_walking.csv").resolve())
     gait["transient"]["time"] = {"time_step": "0.04 s", "end_time": "0.2 s", "snapshot_every": 2}
     config = _write_config(tmp_path, gait)
     tables = {}
@@ -132,7 +213,7 @@ def test_transient_run_on_two_ranks_matches_serial_to_1e_8(tmp_path):
         folder = results / "gait_parity"
         tables[ranks] = np.loadtxt(folder / "probes.csv", delimiter=",", skiprows=1)
         assert (folder / "pressure_mmHg.bp").is_dir() and (folder / "displacement_m.bp").is_dir()
-    assert tables[1].shape == (6, 2 + 2 * len(gait["transient"]["probes"]))
+    assert tables[1].shape == (6, 2 + 4 * len(gait["output"]["probes"]))  # time, load; p, ux, uy, uz per probe
     assert np.abs(tables[2] - tables[1]).max() <= 1e-8 * np.abs(tables[1]).max()
 
 

@@ -11,13 +11,14 @@ from mpi4py import MPI
 
 from bmes_fem.mesh.domain import cell_volumes_m3
 from bmes_fem.mesh.shapes import sphere
-from bmes_fem.post.clusters import (
+from bmes_fem.post.clusters import boundary_triangles_m, find_clusters
+from bmes_fem.post.zones import (
     Cluster,
     _pair_distance,
-    boundary_triangles_m,
     distance_to_triangles,
     facet_components,
-    find_clusters,
+    nearest_surface_point,
+    read_clusters_csv,
     write_clusters_csv,
     zone_totals,
 )
@@ -77,6 +78,9 @@ def test_point_triangle_distance_in_the_face_edge_and_vertex_regions():
     points = [(0.2, 0.2, 0.5), (0.5, -1.0, 0.0), (2.0, 0.0, 1.0), (1.0, 1.0, 0.0), (-1.0, -1.0, -1.0)]
     expected = [0.5, 1.0, np.sqrt(2.0), np.sqrt(0.5), np.sqrt(3.0)]
     assert distance_to_triangles(points, triangle) == pytest.approx(expected, rel=1e-12)
+    nearest = [(0.2, 0.2, 0.0), (0.5, 0.0, 0.0), (1.0, 0.0, 0.0), (0.5, 0.5, 0.0), (0.0, 0.0, 0.0)]
+    for point, foot in zip(points, nearest, strict=True):
+        assert nearest_surface_point(np.array(point), triangle) == pytest.approx(foot, abs=1e-12)
 
 
 def test_facet_components_join_through_facets_not_through_edges_or_vertices():
@@ -102,6 +106,7 @@ def test_clusters_csv_and_totals(tmp_path):
         "clusters": 2, "volume_mm3": 25.0, "largest_volume_mm3": 12.5, "peak": 0.9, "shallowest_depth_mm": 2.5
     }
     assert zone_totals([])["clusters"] == 0
+    assert read_clusters_csv(path, "R_crit", "peak_R") == {"0.5": [cluster]}
 
 
 def test_pruned_distance_equals_brute_force_over_every_triangle():

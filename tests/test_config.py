@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bmes_fem.config.case import Config
@@ -65,3 +65,107 @@ def test_non_physical_or_unsafe_values_name_the_key(data, fragment):
     with pytest.raises(ConfigError, match=None) as error:
         parse_config(data, "case.yaml")
     assert fragment in str(error.value) and str(error.value).startswith("case.yaml: ")
+
+
+def _leaves(node, path=()):
+    """(dotted path, value) of every scalar in a resolved config dict."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from _leaves(value, (*path, str(key)))
+    elif isinstance(node, list) and node and isinstance(node[0], (dict, list)):
+        for index, value in enumerate(node):
+            yield from _leaves(value, (*path, str(index)))
+    else:
+        yield ".".join(path), node
+
+
+RESOLVED = Config().to_dict()
+LEAVES = dict(_leaves(RESOLVED))
+QUANTITY_LEAVES = sorted(path for path, value in LEAVES.items() if isinstance(value, str) and value.endswith((" Pa", " m", " kg", " rad", " N")))
+NUMBER_LEAVES = sorted(path for path, value in LEAVES.items() if isinstance(value, (int, float)) and not isinstance(value, bool))
+SECTIONS = sorted({path.rsplit(".", 1)[0] for path in LEAVES if "." in path})
+
+
+def _set(data: dict, path: str, value) -> dict:
+    from bmes_fem.config.loader import set_dotted
+
+    data = __import__("copy").deepcopy(data)
+    set_dotted(data, path, value)
+    return data
+
+
+bad_configs = st.one_of(
+    # a number that is not finite
+    st.builds(_set, st.just(RESOLVED), st.sampled_from(NUMBER_LEAVES + QUANTITY_LEAVES), st.sampled_from([math.inf, -math.inf, math.nan])),
+    st.builds(
+        _set, st.just(RESOLVED), st.sampled_from(QUANTITY_LEAVES),
+        st.sampled_from(["inf mmHg", "nan Pa", "-inf mm"]) | st.sampled_from(["3 kg*m", "2 s*s", "7 K"]),
+    ),  # fmt: skip
+    # a key that does not exist, at the top or in any section
+    st.builds(
+        lambda section, key: _set(RESOLVED, f"{section}.{key}" if section else key, 1.0),
+        st.sampled_from(["", *SECTIONS]), st.from_regex(r"\Aunknown_[a-z]{1,8}\Z"),
+    ),  # fmt: skip
+    # a structure where a scalar belongs, or text where a number belongs
+    st.builds(_set, st.just(RESOLVED), st.sampled_from(NUMBER_LEAVES + QUANTITY_LEAVES),
+              st.sampled_from([{"a": 1}, [1, 2, 3, 4], "not a number", "25 mmHgx"])),  # fmt: skip
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(bad_configs)
+def test_generated_bad_configs_raise_config_error_and_nothing_else(data):
+    with pytest.raises(ConfigError) as error:
+        parse_config(data, "generated.yaml")
+    assert "\n" not in str(error.value) and str(error.value).startswith("generated.yaml: ")
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe", "is not UTF-8 text"),
+        (b"", "the config is empty"),
+        (b"# only a comment\n", "the config is empty"),
+        (b"case: [unclosed\n", "is not valid YAML"),
+        (b"- a list\n- of things\n", "expected a mapping of sections"),
+        (b"lesion_effects: {filtration_factor: .inf}\n", "lesion_effects.filtration_factor"),
+        (b"transient: {time: {time_step: 0.1 s}}\n", "section 'transient' is used by analysis: transient only"),
+    ],
+)
+def test_unreadable_or_empty_files_are_config_errors(tmp_path, content, fragment):
+    from bmes_fem.config.loader import load_config
+
+    path = tmp_path / "case.yaml"
+    path.write_bytes(content)
+    with pytest.raises(ConfigError, match=None) as error:
+        load_config(path)
+    assert fragment in str(error.value) and "\n" not in str(error.value)
+
+
+def test_input_paths_are_relative_to_the_config_file_and_not_reopened_when_reloading(tmp_path):
+    from bmes_fem.config.loader import load_config
+
+    folder = tmp_path / "inputs"
+    folder.mkdir()
+    (folder / "wave.csv").write_text("time_s,fraction\n0,0\n1,1\n")
+    config_file = folder / "gait.yaml"
+    config_file.write_text("analysis: transient\ntransient: {load_history: {kind: waveform, waveform: {path: wave.csv}}}\n")
+    config = load_config(config_file)
+    assert config.transient.load_history.waveform.path == folder / "wave.csv"
+    resolved = tmp_path / "config.resolved.yaml"
+    resolved.write_text(config.to_yaml())
+    (folder / "wave.csv").unlink()
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(resolved)
+    assert load_config(resolved, read_inputs=False) == config
+
+
+def test_overrides_by_dotted_path_are_validated():
+    from bmes_fem.config.loader import with_overrides
+
+    config = with_overrides(Config(), {"lesion_effects.venous_outflow_factor": 0.2, "lesions.0.semi_axes": ["5 mm", "5 mm", "5 mm"]})
+    assert config.lesion_effects.venous_outflow_factor == 0.2 and config.lesions[0].semi_axes == pytest.approx((0.005,) * 3)
+    with pytest.raises(ConfigError, match=r"unknown key 'lesion_effects\.nope' \(allowed here: bone_volume_fraction"):
+        with_overrides(Config(), {"lesion_effects.nope.x": 1.0})
+    with pytest.raises(ConfigError, match=r"'lesions' is a list of 1; '3' is not an index"):
+        with_overrides(Config(), {"lesions.3.centre": [0, 0, 0]})

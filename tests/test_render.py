@@ -20,7 +20,9 @@ from bmes_fem.config.loader import parse_config
 from bmes_fem.errors import BmesError
 from bmes_fem.view import render
 from bmes_fem.view.compare import comparison_scene, same_mesh, values_on
-from bmes_fem.view.results import SURFACE_FILE, load_case, load_fields, surface_polydata
+from bmes_fem.output.files import PRESSURE_CLUSTERS_FILE, RISK_CLUSTERS_FILE, SURFACE_FILE
+from bmes_fem.post.zones import describe_clusters, facet_components, write_clusters_csv
+from bmes_fem.view.results import load_case, load_fields, surface_polydata
 from bmes_fem.view.variables import VARIABLES
 
 RADIUS = 0.024
@@ -66,7 +68,22 @@ def write_case(folder: Path, grid: pv.UnstructuredGrid, case: str = "ball") -> P
     grid.save(folder / "fields.vtu")
     skin = grid.extract_surface(algorithm="dataset_surface").triangulate()
     cap = skin.extract_cells(skin.cell_centers().points[:, 2] > 0).extract_surface(algorithm="dataset_surface")
-    surface_polydata(cap.points[cap.regular_faces]).save(folder / SURFACE_FILE)
+    triangles = cap.points[cap.regular_faces]
+    surface_polydata(triangles).save(folder / SURFACE_FILE)
+    volumes = grid.compute_cell_sizes(length=False, area=False)["Volume"]
+    centres, tets = grid.cell_centers().points, grid.cell_connectivity.reshape(-1, 4)
+    p_cell = grid.point_data_to_cell_data(pass_point_data=False)["p_mmHg"]
+    names = {1: "trabecular", 2: "cortical", 3: "subchondral_plate"}
+
+    def clusters(in_zone, value):
+        labels = facet_components(tets[in_zone])
+        return describe_clusters(labels, centres[in_zone], volumes[in_zone], value[in_zone], grid["region"][in_zone], names, triangles)
+
+    with np.errstate(invalid="ignore"):
+        risk = {f"{c:g}": clusters(grid["R"] >= c, grid["R"]) for c in (1.0, 0.5)}
+    write_clusters_csv(folder / RISK_CLUSTERS_FILE, risk, "R_crit", "peak_R")
+    pressure = {f"{t:g}": clusters(p_cell > t, p_cell) for t in (30.0, 40.0)}
+    write_clusters_csv(folder / PRESSURE_CLUSTERS_FILE, pressure, "p_threshold_mmHg", "peak_p_mmHg")
     config = parse_config({"case": case, "lesions": [{"centre": LESION.tolist()}]})
     (folder / "config.resolved.yaml").write_text(config.to_yaml())
     regions = {"trabecular": 1, "cortical": 2, "subchondral_plate": 3}
@@ -150,6 +167,29 @@ def test_render_case_writes_named_pngs_for_each_camera(ball_case):
         assert matplotlib.image.imread(path).std() > 0.05
 
 
+def test_risk_zone_is_the_contour_of_the_nodal_risk_index(ball_case):
+    """The drawn zone is clipped at R = 0.5 of the vertex-averaged R: most of its surface lies on that
+    contour (not on cell faces), and the legend names only what is drawn, with the clusters numbered."""
+    case = load_case(ball_case)
+    surface = render.zone_surface_mm(case, 0.5)
+    on_contour = np.abs(surface.point_data["R"] - 0.5) < 1e-9
+    assert surface.n_cells > 0 and on_contour.mean() > 0.5
+    plotter = render.build_view(case, "clusters", "anterior", window_size=(640, 480))
+    try:
+        texts = [actor.GetInput() for actor in plotter.renderer.actors.values() if hasattr(actor, "GetInput")]
+    finally:
+        plotter.close()
+    for label in ("bone (translucent)", "subchondral plate", "articular surface", "risk zone R >= 0.5"):
+        assert label in texts, texts
+    no_plate = write_case(ball_case.parent / "no_plate", ball_grid().extract_cells(ball_grid()["region"] != 3).cast_to_unstructured_grid())
+    plotter = render.build_view(load_case(no_plate), "clusters", "anterior", window_size=(640, 480))
+    try:
+        texts = [actor.GetInput() for actor in plotter.renderer.actors.values() if hasattr(actor, "GetInput")]
+    finally:
+        plotter.close()
+    assert "subchondral plate" not in texts and "risk zone R >= 0.5" in texts
+
+
 def test_deformation_scale_is_a_round_factor_stated_in_the_title():
     assert render.deformation_scale(0.22, 60.0) == 20.0
     assert render.deformation_scale(0.001, 50.0) == 2000.0
@@ -193,8 +233,8 @@ def test_incomplete_or_incompatible_folder_and_unknown_names_raise(ball_case, tm
         load_case(tmp_path / "nope")
     partial = tmp_path / "partial"
     shutil.copytree(ball_case, partial)
-    (partial / SURFACE_FILE).unlink()
-    with pytest.raises(BmesError, match=rf"{partial} is incomplete: missing {SURFACE_FILE}"):
+    (partial / RISK_CLUSTERS_FILE).unlink()
+    with pytest.raises(BmesError, match=rf"{partial} is incomplete: missing {RISK_CLUSTERS_FILE}"):
         render.render_case(partial)
     old = tmp_path / "old"
     shutil.copytree(ball_case, old)

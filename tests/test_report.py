@@ -1,4 +1,4 @@
-"""write_report on a solved case: cluster tables agree with post.py's zone volumes, figures by pixels."""
+"""The report of a solved case: cluster tables agree with the zone volumes of the summary, figures by pixels."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from mpi4py import MPI
 
 from bmes_fem.api import run_case
 from bmes_fem.config.loader import load_config
-from bmes_fem.output.report import PRESSURE_CLUSTERS_FILE, RISK_CLUSTERS_FILE
+from bmes_fem.output.files import PRESSURE_CLUSTERS_FILE, RISK_CLUSTERS_FILE
 from bmes_fem.view import render
 from bmes_fem.view.results import load_case
 from bmes_fem.view.variables import VARIABLES

@@ -10,15 +10,24 @@ from bmes_fem.config.transient import LoadHistory, Waveform
 from bmes_fem.errors import ConfigError
 from bmes_fem.mesh.build import build_domain
 from bmes_fem.physics.loading import ForceHistory
-from bmes_fem.solve.steady import solve_steady
+from bmes_fem.post.probes import ProbePoints
+from bmes_fem.solve.steady import SteadyBiot
 from bmes_fem.solve.transient import TransientBiot
+from bmes_fem.units import PA_PER_MMHG
 
 COARSE = {"mesh": {"size": "6 mm", "lesion_size": "3 mm"}}
 PROBES = [{"name": "lesion_centre", "point": ["4 mm", "4 mm", "10 mm"]}]
 
 
 def _transient(time: dict, **sections):
-    return parse_config({**COARSE, "analysis": "transient", "transient": {"time": time, "probes": PROBES}, **sections})
+    output = {"probes": PROBES, **sections.pop("output", {})}
+    return parse_config({**COARSE, "analysis": "transient", "transient": {"time": time}, "output": output, **sections})
+
+
+def _probe_pressure_mmHg(problem: TransientBiot) -> np.ndarray:
+    """Step through every state; the probes' pressures [mmHg], one row per state."""
+    points = ProbePoints(problem.domain, problem.config.output.probes)
+    return np.array([points.values(state.pressure)[:, 0] / PA_PER_MMHG for state in problem.states()])
 
 
 @pytest.mark.mpi
@@ -27,9 +36,10 @@ def test_long_step_load_reaches_the_steady_solution():
     config = _transient({"time_step": "1e5 s", "end_time": "4e5 s"})
     domain = build_domain(config)
     problem = TransientBiot(domain, config)
-    problem.run()
-    steady = solve_steady(domain, config)
-    pressure, displacement = problem.pressure_Pa().x.array, problem.u.x.array
+    for _ in problem.states():
+        pass
+    steady = SteadyBiot(domain, config).solve()
+    pressure, displacement = problem.pressure.x.array, problem.u.x.array
     assert np.linalg.norm(pressure - steady.pressure.x.array) < 1e-6 * np.linalg.norm(steady.pressure.x.array)
     assert np.linalg.norm(displacement - steady.displacement.x.array) < 1e-6 * np.linalg.norm(steady.displacement.x.array)
 
@@ -37,23 +47,27 @@ def test_long_step_load_reaches_the_steady_solution():
 @pytest.mark.mpi
 def test_first_step_is_undrained_and_pressure_rises_in_the_lesion():
     config = _transient({"time_step": "1e-4 s", "end_time": "1e-4 s"})
-    history = TransientBiot(build_domain(config), config).run()
-    before, after = history.probe_pressure_mmHg
+    before, after = _probe_pressure_mmHg(TransientBiot(build_domain(config), config))
     assert after[0] > before[0] + 1.0  # the load step compresses the lesion: pore pressure rises at once
 
 
 def test_direct_and_iterative_presets_agree_on_the_bmes_case_at_every_step():
-    histories = {}
+    histories, iterations = {}, []
     for preset in ("direct", "iterative"):
         config = _transient({"time_step": "0.05 s", "end_time": "0.25 s"}, solver={"preset": preset})
         problem = TransientBiot(build_domain(config), config)
-        histories[preset] = (problem.run(), problem)
-    direct, iterative = (np.array(histories[k][0].probe_pressure_mmHg) for k in ("direct", "iterative"))
+        points = ProbePoints(problem.domain, config.output.probes)
+        pressure = []
+        for state in problem.states():
+            pressure.append(points.values(state.pressure)[:, 0] / PA_PER_MMHG)
+            if preset == "iterative" and state.step > 0:
+                iterations += [s.iterations for s in state.solves]
+        histories[preset] = (np.array(pressure), problem)
+    direct, iterative = (histories[k][0] for k in ("direct", "iterative"))
     assert np.abs(iterative - direct).max() <= 1e-6 * np.abs(direct).max()
     for name in ("u", "p_hat"):
         d, i = (getattr(histories[k][1], name).x.array for k in ("direct", "iterative"))
         assert np.linalg.norm(i - d) <= 1e-6 * np.linalg.norm(d)
-    iterations = [s.iterations for s in histories["iterative"][0].solves]
     print("field-split GMRES iterations per step:", iterations)
     assert min(iterations) > 0
 
@@ -94,11 +108,9 @@ def test_non_monotone_waveform_names_the_file_and_row(tmp_path):
 
 @pytest.mark.mpi
 def test_probe_outside_the_mesh_names_the_probe():
-    config = parse_config(
-        {**COARSE, "analysis": "transient", "transient": {"probes": [{"name": "in_the_air", "point": ["0 mm", "0 mm", "40 mm"]}]}}
-    )
-    with pytest.raises(ConfigError, match=r"transient.probes.0 'in_the_air' at \(0, 0, 40\) mm lies outside the mesh"):
-        TransientBiot(build_domain(config), config)
+    config = parse_config({**COARSE, "output": {"probes": [{"name": "in_the_air", "point": ["0 mm", "0 mm", "40 mm"]}]}})
+    with pytest.raises(ConfigError, match=r"output.probes.0 'in_the_air' at \(0, 0, 40\) mm lies outside the mesh"):
+        ProbePoints(build_domain(config), config.output.probes)
 
 
 def test_unconverged_solve_names_preset_iterations_and_residual_and_writes_nothing(tmp_path):

@@ -234,9 +234,28 @@ class Solver(Section):
     petsc_options: dict[str, str | int | float | bool] = {}
 
 
+class Probe(Section):
+    """A named point [m] where every state's pressure and displacement are recorded (``probes.csv``)."""
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_]+$")]
+    point: Point3
+
+
 class Output(Section):
+    """Where a case is written (``results_dir`` relative to the current directory), figures, probe points."""
+
     results_dir: Path = Path("results")
     figures: bool = True
+    probes: tuple[Probe, ...] = ()
+
+    @field_validator("probes")
+    @classmethod
+    def _unique_probe_names(cls, probes: tuple[Probe, ...]) -> tuple[Probe, ...]:
+        names = [probe.name for probe in probes]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise ValueError(f"output.probes: the name(s) {', '.join(repeated)} are used twice; expected unique names")
+        return probes
 
 
 #: sections that only one analysis reads: section -> analysis

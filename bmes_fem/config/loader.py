@@ -52,10 +52,11 @@ def _describe(error: dict, source: str) -> str:
     return f"{source}: key '{key}' = {value!r}: {message}"
 
 
-def set_dotted(data: dict, path: str, value: Any, source: str = "<overrides>") -> None:
+def set_dotted(data: dict, path: str, value: Any, source: str = "<overrides>", create: bool = False) -> None:
     """Set ``data[a][b][0][c] = value`` for ``path = "a.b.0.c"``; ConfigError if a step does not exist.
 
-    The last key may be new (a key the file leaves at its default); every step before it must exist.
+    The last key may be new (a key the file leaves at its default). ``create``: a missing section on
+    the way is created (the schema then judges the key); list indices must always exist.
     """
     parts = path.split(".")
     node: Any = data
@@ -68,6 +69,8 @@ def set_dotted(data: dict, path: str, value: Any, source: str = "<overrides>") -
             key: Any = int(part)
         elif isinstance(node, dict):
             key = part
+            if not last and key not in node and create:
+                node[key] = {}
             if not last and key not in node:
                 raise ConfigError(f"{source}: parameter path '{path}': '{where}' has no key '{part}' (keys: {', '.join(map(str, node))})")
         else:
@@ -98,7 +101,7 @@ def parse_config(
         raise ConfigError(f"{source}: expected a mapping of sections at the top level, got {type(data).__name__}")
     data = copy.deepcopy(dict(data))
     for path, value in (overrides or {}).items():
-        set_dotted(data, path, value, source)
+        set_dotted(data, path, value, source, create=True)
     try:
         return Config.model_validate(data, context={"base_dir": base_dir, "read_inputs": read_inputs})
     except ValidationError as err:

@@ -1,4 +1,4 @@
-"""Config sections of a transient run: time stepping, the load history and named probe points."""
+"""Config sections of a transient run: time stepping and the load history."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import Field, ValidationInfo, model_validator
 
-from bmes_fem.config.schema import InputPath, Point3, Section, Time, reads_inputs
+from bmes_fem.config.schema import InputPath, Section, Time, reads_inputs
 
 PositiveTime = Annotated[Time, Field(gt=0.0)]
 
@@ -80,12 +80,6 @@ class LoadHistory(Section):
         return self
 
 
-class Probe(Section):
-    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_]+$")]
-    point: Point3
-
-
 class Transient(Section):
     time: TimeStepping = TimeStepping()
     load_history: LoadHistory = LoadHistory()
-    probes: tuple[Probe, ...] = ()

@@ -1,4 +1,4 @@
-"""Writing results: an atomic case folder, VTU fields gathered from all ranks, JSON and YAML.
+"""Writing results: an atomic case folder, the fields gathered from all ranks into one grid, JSON and YAML.
 
 Nothing half-written is left in ``results/``: a case is written into a hidden temporary folder
 beside its final place and renamed when complete.
@@ -18,8 +18,6 @@ from dolfinx import fem
 from mpi4py import MPI
 
 from bmes_fem.mesh.domain import Domain
-
-FIELDS_FILE = "fields.vtu"  # mesh and fields of a case, gathered in the input numbering
 
 
 @contextmanager
@@ -79,17 +77,16 @@ def _vertex_values(function: fem.Function, n_owned_cells: int) -> tuple[np.ndarr
     return nodes, function.x.array.reshape(-1, block)[dofs]
 
 
-def write_vtu(
-    path: Path,
+def gather_grid(
     domain: Domain,
     point_fields: Mapping[str, fem.Function],
     cell_fields: Mapping[str, np.ndarray],
-) -> None:
-    """Gather the mesh and fields to rank 0 and write one VTU in the input (serial) numbering.
+):
+    """The mesh and fields as one pyvista grid on rank 0 (None elsewhere), in the input (serial) numbering.
 
     ``point_fields`` are P1 functions (scalar or vector); ``cell_fields`` hold one row per owned cell.
     Points and cells are ordered by their index in the original mesh, so serial and parallel runs
-    write the same file.
+    give the same grid (collective).
     """
     mesh = domain.mesh
     comm = mesh.comm
@@ -106,7 +103,7 @@ def write_vtu(
     }
     pieces = comm.gather(local, root=0)
     if comm.rank != 0:
-        return
+        return None
     import pyvista
 
     nodes = np.concatenate([piece["nodes"] for piece in pieces])
@@ -120,4 +117,4 @@ def write_vtu(
         grid.point_data[name] = np.concatenate([piece["point"][name] for piece in pieces])[first].squeeze()
     for name in cell_fields:
         grid.cell_data[name] = np.concatenate([piece["cell"][name] for piece in pieces])[order]
-    grid.save(path)
+    return grid

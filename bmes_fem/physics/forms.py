@@ -1,8 +1,15 @@
-"""Weak forms of the steady BMES model (pure UFL, no assembly, no I/O).
+"""Weak forms of the BMES model (pure UFL, no assembly, no I/O).
 
-Fluid (model.md section 3, steady):   -div(kappa grad p) + (L + G_v) p = L p_eff + G_v p_v
-  with Robin drainage on named boundaries  -kappa grad p . n = h (p - p_b).
-Momentum (quasi-static Biot):          -div(sigma'(u) - alpha p I) = 0,  (sigma' - alpha p I) n = t.
+Fluid mass (per unit bulk volume, sources in 1/s), with Darcy mobility kappa, Starling filtration L,
+venous drainage G_v, a fluid source g, Robin drainage -kappa grad p . n = h (p - p_b) and prescribed
+outward flux -kappa grad p . n = q_n on named boundaries:
+
+    S dp/dt + alpha d(div u)/dt - div(kappa grad p) + (L + G_v) p = L p_eff + G_v p_v + g
+
+Momentum (quasi-static Biot):  -div(sigma'(u) - alpha p I) = f,   (sigma' - alpha p I) n = t.
+
+The spatial fluid operator and its sources appear in the steady balance, in the time step and in the
+fixed-stress preconditioner; they are written once (`pressure_operator`, `pressure_sources`).
 """
 
 from __future__ import annotations
@@ -12,6 +19,8 @@ from collections.abc import Sequence
 import ufl
 
 Expr = ufl.core.expr.Expr
+Robin = Sequence[tuple[Expr, Expr, ufl.Measure]]  # (h [m/(Pa s)], p_b [Pa], ds)
+Flux = Sequence[tuple[Expr, ufl.Measure]]  # (q_n [m/s], ds), positive out of the body
 
 
 def strain(u: Expr) -> Expr:
@@ -25,6 +34,42 @@ def effective_stress(u: Expr, mu: Expr, lmbda: Expr) -> Expr:
     return 2.0 * mu * eps + lmbda * ufl.tr(eps) * ufl.Identity(len(u))
 
 
+def strain_energy_density(u: Expr, mu: Expr, lmbda: Expr) -> Expr:
+    """W = sigma'(u) : eps(u) / 2 [J/m^3]."""
+    return 0.5 * ufl.inner(effective_stress(u, mu, lmbda), strain(u))
+
+
+def pressure_operator(
+    p: Expr, q: Expr, *, mobility: Expr, filtration: Expr, venous_conductance: Expr, drainage: Robin, dx: ufl.Measure
+) -> ufl.Form:
+    """A(p, q) = (kappa grad p, grad q) + ((L + G_v) p, q) + sum <h p, q>."""
+    form = ufl.inner(mobility * ufl.grad(p), ufl.grad(q)) * dx + (filtration + venous_conductance) * p * q * dx
+    for conductance, _, ds in drainage:
+        form += conductance * p * q * ds
+    return form
+
+
+def pressure_sources(
+    q: Expr,
+    *,
+    filtration: Expr,
+    effective_capillary_pressure: Expr,
+    venous_conductance: Expr,
+    venous_pressure: Expr,
+    drainage: Robin,
+    fluid_source: Expr | float = 0.0,
+    outward_flux: Flux = (),
+    dx: ufl.Measure,
+) -> ufl.Form:
+    """F(q) = (L p_eff + G_v p_v + g, q) + sum <h p_b, q> - sum <q_n, q>."""
+    rhs = (filtration * effective_capillary_pressure + venous_conductance * venous_pressure + fluid_source) * q * dx
+    for conductance, outside_pressure, ds in drainage:
+        rhs += conductance * outside_pressure * q * ds
+    for flux, ds in outward_flux:
+        rhs -= flux * q * ds
+    return rhs
+
+
 def steady_pressure_forms(
     p: Expr,
     q: Expr,
@@ -34,19 +79,20 @@ def steady_pressure_forms(
     venous_conductance: Expr,
     effective_capillary_pressure: Expr,
     venous_pressure: Expr,
-    drainage: Sequence[tuple[Expr, Expr, ufl.Measure]],
+    drainage: Robin,
+    fluid_source: Expr | float = 0.0,
+    outward_flux: Flux = (),
     dx: ufl.Measure,
 ) -> tuple[ufl.Form, ufl.Form]:
-    """Bilinear and linear form of the steady fluid balance; ``drainage`` holds (h, p_b, ds) triples.
-
-    a(p, q) = (kappa grad p, grad q) + ((L + G_v) p, q) + sum <h p, q>
-    l(q)    = (L p_eff + G_v p_v, q) + sum <h p_b, q>
-    """
-    a = ufl.inner(mobility * ufl.grad(p), ufl.grad(q)) * dx + (filtration + venous_conductance) * p * q * dx
-    rhs = (filtration * effective_capillary_pressure + venous_conductance * venous_pressure) * q * dx
-    for conductance, outside_pressure, ds in drainage:
-        a += conductance * p * q * ds
-        rhs += conductance * outside_pressure * q * ds
+    """-div(kappa grad p) + (L + G_v) p = L p_eff + G_v p_v + g:  A(p, q) = F(q)."""
+    a = pressure_operator(
+        p, q, mobility=mobility, filtration=filtration, venous_conductance=venous_conductance, drainage=drainage, dx=dx
+    )
+    rhs = pressure_sources(
+        q, filtration=filtration, effective_capillary_pressure=effective_capillary_pressure,
+        venous_conductance=venous_conductance, venous_pressure=venous_pressure, drainage=drainage,
+        fluid_source=fluid_source, outward_flux=outward_flux, dx=dx,
+    )  # fmt: skip
     return a, rhs
 
 
@@ -59,23 +105,21 @@ def elasticity_forms(
     biot_coefficient: Expr,
     pressure: Expr,
     tractions: Sequence[tuple[Expr, ufl.Measure]],
+    body_force: Expr | None = None,
     dx: ufl.Measure,
 ) -> tuple[ufl.Form, ufl.Form]:
-    """Drained elasticity loaded by the pore pressure and boundary tractions.
+    """Drained elasticity loaded by the pore pressure, a body force f and boundary tractions t.
 
     a(u, v) = (sigma'(u), eps(v))
-    l(v)    = (alpha p, div v) + sum <t, v>
+    l(v)    = (alpha p, div v) + (f, v) + sum <t, v>
     """
     a = ufl.inner(effective_stress(u, mu, lmbda), strain(v)) * dx
     rhs = biot_coefficient * pressure * ufl.div(v) * dx
+    if body_force is not None:
+        rhs += ufl.dot(body_force, v) * dx
     for traction, ds in tractions:
         rhs += ufl.dot(traction, v) * ds
     return a, rhs
-
-
-def strain_energy_density(u: Expr, mu: Expr, lmbda: Expr) -> Expr:
-    """W = sigma'(u) : eps(u) / 2 [J/m^3]."""
-    return 0.5 * ufl.inner(effective_stress(u, mu, lmbda), strain(u))
 
 
 def biot_step_forms(
@@ -97,40 +141,39 @@ def biot_step_forms(
     venous_conductance: Expr,
     effective_capillary_pressure: Expr,
     venous_pressure: Expr,
-    drainage: Sequence[tuple[Expr, Expr, ufl.Measure]],
+    drainage: Robin,
     tractions: Sequence[tuple[Expr, ufl.Measure]],
     body_force: Expr,
     fluid_source: Expr,
+    outward_flux: Flux = (),
     dx: ufl.Measure,
 ) -> tuple[list[list[ufl.Form]], list[ufl.Form]]:
     """One backward-Euler step of quasi-static Biot in (u, p_hat), p = P p_hat (P: ``pressure_scale``).
 
-    Momentum  (sigma'(u), eps(v)) - (alpha P p_hat, div v)                  = (f, v) + <t, v>
+    Momentum  (sigma'(u), eps(v)) - (alpha P p_hat, div v)             = (f, v) + <t, v>
     Mass, x P dt:
-      P (S P (p_hat - p_hat_n) + alpha div(u - u_n), q) + P dt (kappa P grad p_hat, grad q)
-      + P dt ((L + G_v) P p_hat, q) + P dt <h P p_hat, q>    = P dt (L p_eff + G_v p_v + g, q) + P dt <h p_b, q>
-    with storage S = 1/M (+ vascular storage), body force f [N/m^3] and fluid source g [1/s]. Scaling p by P (a modulus) and the mass rows by P dt
-    gives both rows the units of the momentum rows, so residual norms compare fairly.
+      P (S P (p_hat - p_hat_n) + alpha div(u - u_n), q) + P dt A(P p_hat, q) = P dt F(q)
+    with A, F the fluid operator and sources (`pressure_operator`, `pressure_sources`), storage
+    S = 1/M (+ vascular storage). Scaling p by P (a modulus) and the mass rows by P dt gives both rows
+    the units of the momentum rows, so residual norms compare fairly.
     """
     scale, dt = pressure_scale, time_step
+    operator = pressure_operator(
+        p_hat, q, mobility=mobility, filtration=filtration, venous_conductance=venous_conductance, drainage=drainage, dx=dx
+    )
+    sources = pressure_sources(
+        q, filtration=filtration, effective_capillary_pressure=effective_capillary_pressure,
+        venous_conductance=venous_conductance, venous_pressure=venous_pressure, drainage=drainage,
+        fluid_source=fluid_source, outward_flux=outward_flux, dx=dx,
+    )  # fmt: skip
     a_uu = ufl.inner(effective_stress(u, mu, lmbda), strain(v)) * dx
     a_up = -scale * biot_coefficient * p_hat * ufl.div(v) * dx
     a_pu = scale * biot_coefficient * ufl.div(u) * q * dx
-    a_pp = scale**2 * (
-        storage * p_hat * q * dx
-        + dt * ufl.inner(mobility * ufl.grad(p_hat), ufl.grad(q)) * dx
-        + dt * (filtration + venous_conductance) * p_hat * q * dx
-    )
+    a_pp = scale**2 * (storage * p_hat * q * dx + dt * operator)
     rhs_u = ufl.dot(body_force, v) * dx
     for traction, ds in tractions:
         rhs_u += ufl.dot(traction, v) * ds
-    rhs_p = scale * (
-        (storage * scale * p_hat_prev + biot_coefficient * ufl.div(u_prev)) * q * dx
-        + dt * (filtration * effective_capillary_pressure + venous_conductance * venous_pressure + fluid_source) * q * dx
-    )
-    for conductance, outside_pressure, ds in drainage:
-        a_pp += scale**2 * dt * conductance * p_hat * q * ds
-        rhs_p += scale * dt * conductance * outside_pressure * q * ds
+    rhs_p = scale * ((storage * scale * p_hat_prev + biot_coefficient * ufl.div(u_prev)) * q * dx + dt * sources)
     return [[a_uu, a_up], [a_pu, a_pp]], [rhs_u, rhs_p]
 
 
@@ -146,19 +189,14 @@ def fixed_stress_pressure_form(
     mobility: Expr,
     filtration: Expr,
     venous_conductance: Expr,
-    drainage: Sequence[tuple[Expr, Expr, ufl.Measure]],
+    drainage: Robin,
     dx: ufl.Measure,
 ) -> ufl.Form:
     """Fixed-stress approximation of the pressure Schur complement (preconditioner only):
 
-    P^2 [((S + alpha^2 / K_dr) p_hat, q) + dt (kappa grad p_hat, grad q) + dt ((L + G_v) p_hat, q) + dt <h p_hat, q>].
+    P^2 [((S + alpha^2 / K_dr) p_hat, q) + dt A(p_hat, q)].
     """
-    scale, dt = pressure_scale, time_step
-    form = scale**2 * (
-        (storage + biot_coefficient**2 / drained_bulk_modulus) * p_hat * q * dx
-        + dt * ufl.inner(mobility * ufl.grad(p_hat), ufl.grad(q)) * dx
-        + dt * (filtration + venous_conductance) * p_hat * q * dx
+    operator = pressure_operator(
+        p_hat, q, mobility=mobility, filtration=filtration, venous_conductance=venous_conductance, drainage=drainage, dx=dx
     )
-    for conductance, _, ds in drainage:
-        form += scale**2 * dt * conductance * p_hat * q * ds
-    return form
+    return pressure_scale**2 * ((storage + biot_coefficient**2 / drained_bulk_modulus) * p_hat * q * dx + time_step * operator)

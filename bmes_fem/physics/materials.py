@@ -1,18 +1,21 @@
 """Tissue fields: region properties, the lesion indicator chi and the lesion-modified parameters.
 
-Healthy values hold where chi = 0, the ``lesion_effects`` values where chi = 1 (model.md section 5):
+Healthy values hold where chi = 0, the ``lesion_effects`` values where chi = 1:
 
 - log-scaled quantities blend geometrically, ``L = L_h f_L^chi``, ``G_v = G_v,h f_v^chi``,
   ``kappa = kappa_h f_kappa^chi``;
 - pressures, the reflection coefficient, mineralisation and BV/TV blend linearly,
   ``q = q_h + chi (q_l - q_h)``;
-- trabecular modulus ``E = E_tissue m^gamma_m (BV/TV)^n`` (Hernandez et al. 2001);
+- trabecular modulus ``E = E_tissue m^gamma_m (BV/TV)^n`` (Hernandez et al. 2001), `trabecular_modulus`;
 - storage ``S = 1/M + c_vasc``: the Biot modulus of each region plus, in marrow, the vascular
   compliance that makes intraosseous pressure fill over about a minute (Beverly et al. 2019).
 
 Capillary exchange and venous drainage act in the marrow, i.e. in the ``trabecular`` region only;
 the lesion modifies trabecular properties only (cortex, subchondral plate and the physeal scar, a
 partial flow barrier, hold no marrow).
+
+The lesion parameters are DOLFINx Constants and chi a Function, so a disease course changes them
+(`TissueFields.set_lesion_effects`, `TissueFields.set_lesions`) without rebuilding any form.
 """
 
 from __future__ import annotations
@@ -22,9 +25,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import ufl
-from dolfinx import fem
+from dolfinx import default_scalar_type, fem
 
-from bmes_fem.config.case import Config, Fluid, Lesion
+from bmes_fem.config.case import Config, Fluid, Lesion, LesionEffects, Trabecular
 from bmes_fem.errors import MeshError
 from bmes_fem.mesh.domain import Domain
 from bmes_fem.physics.imaging import mask_indicator
@@ -64,9 +67,33 @@ def lesion_indicator(lesions: Sequence[Lesion], x_m: np.ndarray) -> np.ndarray:
 
 
 def calibrate_venous_conductance(fluid: Fluid) -> float:
-    """G_v = L (p_eff - p0) / (p0 - p_v) [1/(Pa s)]: the healthy marrow then sits at p0 (model.md 3)."""
+    """G_v = L (p_eff - p0) / (p0 - p_v) [1/(Pa s)]: the healthy marrow then sits at p0."""
     p_eff, p0 = fluid.effective_capillary_pressure(), fluid.target_pressure
     return fluid.capillary_filtration * (p_eff - p0) / (p0 - fluid.venous_pressure)
+
+
+def trabecular_modulus(trabecular: Trabecular, relative_mineralisation=1.0, bone_volume_fraction=None):
+    """E = E_tissue m^gamma_m (BV/TV)^n [Pa] (Hernandez et al. 2001); floats or UFL expressions.
+
+    Healthy bone: m = 1 and BV/TV = ``trabecular.bone_volume_fraction``.
+    """
+    bv_tv = trabecular.bone_volume_fraction if bone_volume_fraction is None else bone_volume_fraction
+    return (
+        trabecular.tissue_modulus
+        * relative_mineralisation**trabecular.mineralisation_exponent
+        * bv_tv**trabecular.volume_fraction_exponent
+    )
+
+
+def constrained_modulus(youngs_modulus: float, poisson_ratio: float) -> float:
+    """K_dr + 4G/3 = E (1 - nu) / ((1 + nu)(1 - 2 nu)) [Pa]: the 1D (oedometric) drained modulus."""
+    return youngs_modulus * (1.0 - poisson_ratio) / ((1.0 + poisson_ratio) * (1.0 - 2.0 * poisson_ratio))
+
+
+def pressure_scale_Pa(config: Config) -> float:
+    """P = K_dr + 4G/3 of healthy trabecular bone: the unknown is p_hat = p / P (both rows in momentum units)."""
+    trabecular = config.tissue.trabecular
+    return constrained_modulus(trabecular_modulus(trabecular), trabecular.poisson_ratio)
 
 
 def region_function(domain: Domain, values: dict[str, float], name: str) -> fem.Function:
@@ -82,11 +109,28 @@ def region_function(domain: Domain, values: dict[str, float], name: str) -> fem.
     return field
 
 
+class LesionParameters:
+    """The ``lesion_effects`` values (chi = 1) as Constants named like the config keys (SI units)."""
+
+    def __init__(self, mesh, effects: LesionEffects) -> None:
+        for name in type(effects).model_fields:
+            setattr(self, name, fem.Constant(mesh, default_scalar_type(getattr(effects, name))))
+
+    def set(self, effects: LesionEffects) -> None:
+        for name in type(effects).model_fields:
+            getattr(self, name).value = getattr(effects, name)
+
+
 @dataclass(frozen=True)
 class TissueFields:
-    """Material coefficients as UFL expressions over the domain (SI units)."""
+    """Material coefficients as UFL expressions over the domain (SI units).
+
+    ``chi`` (a P1 Function) and ``lesion`` (Constants) may be changed in place; every expression
+    below follows, so forms built from them need no rebuilding (only reassembly).
+    """
 
     chi: fem.Function  # lesion indicator, P1
+    lesion: LesionParameters  # chi = 1 values
     marrow: fem.Function  # 1 in trabecular bone (where marrow exchange happens), DG0
     youngs_modulus: ufl.core.expr.Expr  # E [Pa]
     poisson_ratio: fem.Function  # nu [-]
@@ -108,9 +152,17 @@ class TissueFields:
         """K_dr = E / (3 (1 - 2 nu))."""
         return self.youngs_modulus / (3.0 * (1.0 - 2.0 * self.poisson_ratio))
 
+    def set_lesions(self, lesions: Sequence[Lesion]) -> None:
+        """Re-interpolate chi for new lesion geometry (size, position, mask)."""
+        self.chi.interpolate(lambda x: lesion_indicator(lesions, x))
+
+    def set_lesion_effects(self, effects: LesionEffects) -> None:
+        """New chi = 1 parameter values (a disease-course state, a therapy)."""
+        self.lesion.set(effects)
+
 
 def build_tissue_fields(domain: Domain, config: Config, pressure_space: fem.FunctionSpace) -> TissueFields:
-    """Interpolate chi into ``pressure_space`` and build every coefficient of model.md section 3."""
+    """Interpolate chi into ``pressure_space`` and build every coefficient of the fluid and momentum balance."""
     domain.require(regions=[TRABECULAR])
     unknown = sorted(set(domain.regions) - set(REGIONS))
     if unknown:
@@ -118,39 +170,39 @@ def build_tissue_fields(domain: Domain, config: Config, pressure_space: fem.Func
             f"mesh {domain.source}: region(s) {', '.join(map(repr, unknown))} have no material "
             f"(expected region names among {', '.join(REGIONS)})"
         )
-    tissue, fluid, effects = config.tissue, config.fluid, config.lesion_effects
+    tissue, fluid = config.tissue, config.fluid
+    lesion = LesionParameters(domain.mesh, config.lesion_effects)
     chi = fem.Function(pressure_space, name="chi")
     chi.interpolate(lambda x: lesion_indicator(config.lesions, x))
     marrow = region_function(domain, {region: float(region == TRABECULAR) for region in REGIONS}, "marrow")
     chi_marrow = chi * marrow
 
-    def linear(healthy: float, lesion: float) -> ufl.core.expr.Expr:
-        return healthy + chi_marrow * (lesion - healthy)
+    def linear(healthy: float, lesion_value) -> ufl.core.expr.Expr:
+        return healthy + chi_marrow * (lesion_value - healthy)
 
     trab = tissue.trabecular
-    trabecular_modulus = (
-        trab.tissue_modulus
-        * linear(1.0, effects.relative_mineralisation) ** trab.mineralisation_exponent
-        * linear(trab.bone_volume_fraction, effects.bone_volume_fraction) ** trab.volume_fraction_exponent
+    lesion_modulus = trabecular_modulus(
+        trab, linear(1.0, lesion.relative_mineralisation), linear(trab.bone_volume_fraction, lesion.bone_volume_fraction)
     )
     regions = {TRABECULAR: trab, CORTICAL: tissue.cortical, SUBCHONDRAL: tissue.subchondral_plate, PHYSEAL_SCAR: tissue.physeal_scar}
     solid_modulus = region_function(domain, {r: s.youngs_modulus for r, s in regions.items() if r != TRABECULAR}, "E_solid")
     permeability = region_function(domain, {r: s.permeability for r, s in regions.items()}, "permeability")
     g_v_healthy = calibrate_venous_conductance(fluid)
-    reflection = linear(fluid.reflection_coefficient, effects.reflection_coefficient)
-    oncotic_interstitial = linear(fluid.interstitial_oncotic_pressure, effects.interstitial_oncotic_pressure)
+    reflection = linear(fluid.reflection_coefficient, lesion.reflection_coefficient)
+    oncotic_interstitial = linear(fluid.interstitial_oncotic_pressure, lesion.interstitial_oncotic_pressure)
     return TissueFields(
         chi=chi,
+        lesion=lesion,
         marrow=marrow,
-        youngs_modulus=marrow * trabecular_modulus + (1.0 - marrow) * solid_modulus,
+        youngs_modulus=marrow * lesion_modulus + (1.0 - marrow) * solid_modulus,
         poisson_ratio=region_function(domain, {r: s.poisson_ratio for r, s in regions.items()}, "nu"),
         biot_coefficient=region_function(domain, {r: s.biot_coefficient for r, s in regions.items()}, "alpha"),
-        mobility=permeability / tissue.fluid_viscosity * effects.mobility_factor**chi_marrow,
-        filtration=marrow * fluid.capillary_filtration * effects.filtration_factor**chi_marrow,
-        venous_conductance=marrow * g_v_healthy * effects.venous_outflow_factor**chi_marrow,
-        effective_capillary_pressure=linear(fluid.capillary_pressure, effects.capillary_pressure)
+        mobility=permeability / tissue.fluid_viscosity * lesion.mobility_factor**chi_marrow,
+        filtration=marrow * fluid.capillary_filtration * lesion.filtration_factor**chi_marrow,
+        venous_conductance=marrow * g_v_healthy * lesion.venous_outflow_factor**chi_marrow,
+        effective_capillary_pressure=linear(fluid.capillary_pressure, lesion.capillary_pressure)
         - reflection * (fluid.plasma_oncotic_pressure - oncotic_interstitial),
-        venous_pressure=linear(fluid.venous_pressure, effects.venous_pressure),
+        venous_pressure=linear(fluid.venous_pressure, lesion.venous_pressure),
         storage=region_function(domain, {r: 1.0 / s.biot_modulus for r, s in regions.items()}, "inverse_M")
         + marrow * fluid.vascular_storage,
         healthy_venous_conductance=g_v_healthy,

@@ -18,11 +18,10 @@ from bmes_fem.config.case import Config
 from bmes_fem.physics.boundary_conditions import cell_measure
 from bmes_fem.physics.forms import strain, strain_energy_density
 from bmes_fem.physics.materials import TRABECULAR
-from bmes_fem.solve.steady import SteadySolution
+from bmes_fem.post.zones import HEALTHY_CHI_BELOW, LESION_CHI_FROM
+from bmes_fem.solve.state import State
 from bmes_fem.units import PA_PER_MMHG
 
-HEALTHY_CHI_BELOW = 0.05  # chi < 0.05: healthy bone (about 1.5 falloff widths outside the lesion)
-LESION_CHI_FROM = 0.5  # chi >= 0.5: inside the lesion ellipsoid
 THRESHOLD_QUADRATURE_DEGREE = 4
 
 
@@ -46,15 +45,15 @@ def _owned_cell_values(function: fem.Function) -> np.ndarray:
     return function.x.array.reshape(-1, block)[dofs]
 
 
-def cell_fields(solution: SteadySolution, config: Config) -> CellFields:
+def cell_fields(state: State, config: Config) -> CellFields:
     """Principal strains at cell midpoints, the risk index, cell volumes and region tags."""
-    domain = solution.domain
+    domain = state.domain
     mesh = domain.mesh
     tdim = mesh.topology.dim
     n_owned = mesh.topology.index_map(tdim).size_local
     tensor_space = fem.functionspace(mesh, ("DG", 0, (tdim, tdim)))
     strain_dg0 = fem.Function(tensor_space)
-    strain_dg0.interpolate(fem.Expression(strain(solution.displacement), tensor_space.element.interpolation_points))
+    strain_dg0.interpolate(fem.Expression(strain(state.displacement), tensor_space.element.interpolation_points))
     eps = _owned_cell_values(strain_dg0).reshape(-1, tdim, tdim)
     principal = np.linalg.eigvalsh(0.5 * (eps + eps.transpose(0, 2, 1)))[:, ::-1]
 
@@ -86,9 +85,9 @@ def _max_or_none(comm: MPI.Comm, values: np.ndarray) -> float | None:
     return None if result == -np.inf else result
 
 
-def pressure_summary(solution: SteadySolution, config: Config) -> dict[str, float | None]:
+def pressure_summary(state: State, config: Config) -> dict[str, float | None]:
     """Mean p in healthy trabecular bone, peak and mean p in the lesion [mmHg], volumes above thresholds [mm^3]."""
-    domain, p, chi = solution.domain, solution.pressure, solution.tissue.chi
+    domain, p, chi = state.domain, state.pressure, state.tissue.chi
     comm = domain.mesh.comm
     dx = cell_measure(domain)
     dx_trabecular = dx(domain.region_id(TRABECULAR))
@@ -121,19 +120,19 @@ def _scaled(value: float | None, factor: float) -> float | None:
     return None if value is None else value * factor
 
 
-def mechanics_summary(solution: SteadySolution, cells: CellFields, config: Config) -> dict[str, float | None]:
+def mechanics_summary(state: State, cells: CellFields, config: Config) -> dict[str, float | None]:
     """Risk-zone volumes [mm^3], max risk index, strain energy [J], peak displacement [um]."""
-    comm = solution.domain.mesh.comm
-    mu, lmbda = solution.tissue.lame_parameters()
-    u = solution.displacement
+    comm = state.domain.mesh.comm
+    mu, lmbda = state.tissue.lame_parameters()
+    u = state.displacement
     n_owned_u = u.function_space.dofmap.index_map.size_local
     magnitude = np.linalg.norm(u.x.array.reshape(-1, 3)[:n_owned_u], axis=1)
     risk = cells.risk_index[cells.trabecular]
-    resultant = [_integral(comm, solution.contact_traction[i], solution.contact_measure) for i in range(3)]
+    resultant = [_integral(comm, state.contact_traction[i], state.contact_measure) for i in range(3)]
     summary: dict[str, float | list[float] | None] = {
         "contact_resultant_N": resultant,
         "risk_index_max": _max_or_none(comm, risk),
-        "strain_energy_J": _integral(comm, strain_energy_density(u, mu, lmbda), ufl.dx(domain=solution.domain.mesh)),
+        "strain_energy_J": _integral(comm, strain_energy_density(u, mu, lmbda), ufl.dx(domain=state.domain.mesh)),
         "displacement_max_um": _max_or_none(comm, magnitude) * 1e6,
         "eps1_max_microstrain": _max_or_none(comm, cells.principal_strains[:, 0]) * 1e6,
         "eps3_min_microstrain": -_max_or_none(comm, -cells.principal_strains[:, 2]) * 1e6,

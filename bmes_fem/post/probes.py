@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 from dolfinx import fem, geometry
 
-from bmes_fem.config.transient import Probe
+from bmes_fem.config.case import Probe
 from bmes_fem.errors import ConfigError
 from bmes_fem.mesh.domain import Domain
 
@@ -34,7 +34,7 @@ class ProbePoints:
             if not any(found[i] for found in found_on):
                 x_mm = ", ".join(f"{c * 1e3:g}" for c in probe.point)
                 raise ConfigError(
-                    f"transient.probes.{i} '{probe.name}' at ({x_mm}) mm lies outside the mesh {domain.source}; "
+                    f"output.probes.{i} '{probe.name}' at ({x_mm}) mm lies outside the mesh {domain.source}; "
                     "expected a point inside the bone"
                 )
         self._mine = np.flatnonzero(first_rank == comm.rank)

@@ -1,13 +1,12 @@
 """The steady BMES problem: fluid balance for p, then drained elasticity with the Biot term for u.
 
-Steady state decouples (model.md section 3): the pressure does not depend on u, and u follows from
-momentum with that p. Spaces: P1 pressure, P2 displacement (the Taylor-Hood pair of the transient model).
+Steady state decouples: the pressure does not depend on u, and u follows from momentum with that p.
+Spaces: P1 pressure, P2 displacement (the Taylor-Hood pair of the transient model).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
 
 import ufl
 from dolfinx import fem
@@ -18,17 +17,7 @@ from bmes_fem.physics.boundary_conditions import ARTICULAR, CUT, cell_measure, c
 from bmes_fem.physics.forms import elasticity_forms, steady_pressure_forms
 from bmes_fem.physics.materials import TRABECULAR, TissueFields, build_tissue_fields
 from bmes_fem.solve.linear import SolveStats, rigid_body_modes, solve_linear
-
-
-@dataclass(frozen=True)
-class SteadySolution:
-    domain: Domain
-    tissue: TissueFields
-    pressure: fem.Function  # p [Pa], P1
-    displacement: fem.Function  # u [m], P2
-    contact_traction: ufl.core.expr.Expr  # t [Pa] on the articular surface
-    contact_measure: ufl.Measure
-    solves: tuple[SolveStats, ...]
+from bmes_fem.solve.state import State
 
 
 def taylor_hood_spaces(domain: Domain) -> tuple[fem.FunctionSpace, fem.FunctionSpace]:
@@ -53,9 +42,7 @@ def solve_steady_pressure(
         drainage=drainage_terms(domain, config.boundaries),
         dx=cell_measure(domain),
     )
-    pressure, stats = solve_linear(
-        a, rhs, name="pressure", preset=config.solver.preset, overrides=config.solver.petsc_options
-    )
+    pressure, stats = solve_linear(a, rhs, name="pressure", preset=config.solver.preset, overrides=config.solver.petsc_options)
     pressure.name = "p"
     return pressure, stats
 
@@ -94,15 +81,29 @@ def solve_drained_displacement(
     return displacement, stats
 
 
-def solve_steady(domain: Domain, config: Config) -> SteadySolution:
-    """Solve the steady fluid balance, then elasticity loaded by alpha p and the joint contact traction."""
-    displacement_space, pressure_space = taylor_hood_spaces(domain)
-    tissue = build_tissue_fields(domain, config, pressure_space)
-    pressure, pressure_stats = solve_steady_pressure(domain, config, tissue, pressure_space)
-    traction, ds_articular = contact_traction(domain, config.load)
-    displacement, displacement_stats = solve_drained_displacement(
-        domain, config, tissue, displacement_space, pressure, [(traction, ds_articular)]
-    )
-    return SteadySolution(
-        domain, tissue, pressure, displacement, traction, ds_articular, (pressure_stats, displacement_stats)
-    )
+class SteadyBiot:
+    """The steady BMES case: build it (spaces, tissue, loads), then take its one state from `states`.
+
+    `solve` may be called again after the tissue changed (a disease course does).
+    """
+
+    def __init__(self, domain: Domain, config: Config) -> None:
+        self.domain, self.config = domain, config
+        self.u_space, self.p_space = taylor_hood_spaces(domain)
+        self.tissue = build_tissue_fields(domain, config, self.p_space)
+        self.contact_traction, self.contact_measure = contact_traction(domain, config.load)
+        self.state_count = 1
+
+    def solve(self, label: str = "steady") -> State:
+        """The steady fluid balance, then elasticity loaded by alpha p and the joint contact traction."""
+        pressure, pressure_stats = solve_steady_pressure(self.domain, self.config, self.tissue, self.p_space)
+        displacement, displacement_stats = solve_drained_displacement(
+            self.domain, self.config, self.tissue, self.u_space, pressure, [(self.contact_traction, self.contact_measure)]
+        )
+        return State(
+            self.domain, self.tissue, pressure, displacement, self.contact_traction, self.contact_measure,
+            (pressure_stats, displacement_stats), label=label,
+        )  # fmt: skip
+
+    def states(self) -> Iterator[State]:
+        yield self.solve()

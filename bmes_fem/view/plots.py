@@ -1,4 +1,5 @@
-"""Line plots and histograms of a case (matplotlib, Agg): pressure against depth, risk index by region."""
+"""Line plots and histograms of a case (matplotlib, Agg): pressure against depth, risk index by region,
+probe pressures against time."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from bmes_fem.errors import BmesError
-from bmes_fem.post.fields import HEALTHY_CHI_BELOW, LESION_CHI_FROM
+from bmes_fem.post.zones import HEALTHY_CHI_BELOW, LESION_CHI_FROM, nearest_surface_point
 from bmes_fem.units import PA_PER_MMHG
 from bmes_fem.view.results import CaseData
 from bmes_fem.view.variables import VARIABLES
@@ -25,7 +26,7 @@ _HISTOGRAM_BINS = 40
 def depth_line(case: CaseData, point_m) -> tuple[np.ndarray, np.ndarray, float]:
     """Surface point S nearest to ``point_m``, unit direction from S through it, and its depth |point - S| [m]."""
     point = np.asarray(point_m, dtype=float)
-    _, surface_point = case.surface.find_closest_cell(point, return_closest_point=True)
+    surface_point = nearest_surface_point(point, case.surface.points[case.surface.regular_faces])
     depth_m = float(np.linalg.norm(point - surface_point))
     if depth_m == 0.0:
         raise BmesError(f"case {case.folder}: point {tuple(point)} m lies on the articular surface; no depth line")
@@ -111,6 +112,29 @@ def plot_risk_histogram(case: CaseData, png_path: Path) -> Path:
     ax.set_title(f"{case.config.case}: risk index by region")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
+    return _save(fig, png_path)
+
+
+def plot_probe_pressure(
+    png_path: Path, times_s, pressure_mmHg: dict[str, np.ndarray], load_fraction, title: str
+) -> Path:
+    """Pressure [mmHg] at each probe against time; the load fraction (if given) on a second axis."""
+    fig, axis = plt.subplots(figsize=(8, 4.5), dpi=150, layout="constrained")
+    for name, values in pressure_mmHg.items():
+        axis.plot(times_s, values, label=name.replace("_", " "))
+    axis.set_xlabel("time [s]")
+    axis.set_ylabel(VARIABLES["pressure"].title)
+    axis.set_title(title)
+    axis.grid(alpha=0.3)
+    lines = axis.get_legend_handles_labels()[0]
+    if load_fraction is not None:
+        load_axis = axis.twinx()
+        load_axis.plot(times_s, load_fraction, color="0.6", linestyle="--", linewidth=1, label="load / peak")
+        load_axis.set_ylabel("joint force / peak [-]", color="0.4")
+        load_axis.set_ylim(0.0, 1.6)
+        lines += load_axis.get_legend_handles_labels()[0]
+    axis.legend(lines, [line.get_label() for line in lines], loc="upper right", fontsize=8)
+    Path(png_path).parent.mkdir(exist_ok=True)
     return _save(fig, png_path)
 
 

@@ -2,8 +2,9 @@
 
 Views: ``cutaway`` (bone clipped through the lesion centre, cut face coloured), ``slices`` (three
 orthogonal face-on slices through the lesion centre), ``isosurfaces`` (pressure at the configured
-thresholds inside translucent bone), ``clusters`` (risk zones R >= min R_crit as solids with the
-subchondral plate and articular surface), ``deformed`` (warped by u times a stated factor).
+thresholds inside translucent bone), ``clusters`` (the risk zone R >= min R_crit as the smooth contour
+surface of the nodal R field, clusters numbered, with the subchondral plate and articular surface),
+``deformed`` (warped by u times a stated factor).
 The 3D views are seen from a camera preset of `CAMERAS`. Lengths are drawn in mm; colours, units and
 limits come from the variable registry (bmes_fem.view.variables).
 """
@@ -23,11 +24,15 @@ import matplotlib
 import numpy as np
 import pyvista as pv
 from PIL import Image
+from vtkmodules.vtkCommonCore import vtkLogger
 
 from bmes_fem.errors import BmesError
-from bmes_fem.post.clusters import facet_components
+from bmes_fem.post.zones import Cluster
 from bmes_fem.view.results import CaseData, load_case
 from bmes_fem.view.variables import VARIABLES, Variable
+from bmes_fem.view.views import CAMERA_VIEWS, CAMERAS, SLICE_PLANES, VIEWS
+
+vtkLogger.SetStderrVerbosity(vtkLogger.VERBOSITY_ERROR)  # no "bad X server connection" warnings off-screen
 
 FIGURES_DIR = "figures"
 SCENE_FILE = "scene.html"
@@ -37,17 +42,6 @@ _WINDOW = (1600, 1200)
 _DEFORMED_FRACTION = 0.08  # largest displacement drawn as this fraction of the bone's size
 # VTK's bundled sans font draws "[" as "("; matplotlib ships DejaVu Sans.
 _FONT = str(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf")
-
-#: preset -> (direction from the focal point to the camera, view up); frame: x medial, y anterior, z superior
-CAMERAS: dict[str, tuple[tuple[float, float, float], tuple[float, float, float]]] = {
-    "anterior": ((0.0, 1.0, 0.0), (0.0, 0.0, 1.0)),
-    "lateral": ((-1.0, 0.0, 0.0), (0.0, 0.0, 1.0)),
-    "superior": ((0.0, 0.0, 1.0), (0.0, 1.0, 0.0)),
-}
-VIEWS = ("cutaway", "slices", "isosurfaces", "clusters", "deformed")
-CAMERA_VIEWS = ("isosurfaces", "clusters", "deformed")  # the views seen from a camera preset
-SLICE_PLANES = {"coronal": (0.0, 1.0, 0.0), "sagittal": (1.0, 0.0, 0.0), "axial": (0.0, 0.0, 1.0)}
-
 
 def check_names(views: Sequence[str], cameras: Sequence[str]) -> None:
     """BmesError naming an unknown view or camera and the expected names."""
@@ -227,43 +221,76 @@ def _add_isosurfaces(plotter: pv.Plotter, case: CaseData) -> None:
 
 
 def _add_risk_zone(plotter: pv.Plotter, case: CaseData) -> None:
-    """Cells with R >= min(critical_indices) as solids coloured by R, numbered as in risk_clusters.csv."""
+    """The zone R >= min(critical_indices) as a smooth surface coloured by R, its clusters numbered as in
+    risk_clusters.csv, inside the translucent bone with the subchondral plate and articular surface."""
     critical = min(case.config.risk.critical_indices)
     grid = in_mm(case.fields)
+    legend = [("bone (translucent)", "lightgrey")]
     _add_ghost_bone(plotter, case, opacity=0.1)
-    plate = grid.extract_cells(grid.cell_data["region"] == case.region_id("subchondral_plate"))
-    plotter.add_mesh(plate.extract_surface(algorithm="dataset_surface"), color="tan", opacity=0.2)
-    plotter.add_mesh(in_mm(case.surface), color="lightskyblue", opacity=0.3)
-    zone = _add_zone_solid(plotter, case)
-    if zone.n_cells:
-        _label_clusters(plotter, zone)
-    n_clusters = len(np.unique(facet_components(zone.cell_connectivity.reshape(-1, 4)))) if zone.n_cells else 0
-    _add_title(plotter, f"{case.config.case}: risk zone R >= {critical:g}, {n_clusters} cluster(s)")
-    plotter.add_text("tan: subchondral plate\nblue: articular surface\ngrey: bone", position="lower_right",
-                     font_size=round(14 * _font_scale(plotter.window_size)), color="black", font_file=_FONT)
+    plate = grid.extract_cells(grid.cell_data["region"] == case.regions.get("subchondral_plate", -1))
+    if plate.n_cells:
+        plotter.add_mesh(plate.extract_surface(algorithm="dataset_surface"), color="tan", opacity=0.35, lighting=False)
+        legend.append(("subchondral plate", "tan"))
+    if case.surface is not None:
+        plotter.add_mesh(in_mm(case.surface), color="lightskyblue", opacity=0.35, lighting=False)
+        legend.append(("articular surface", "lightskyblue"))
+    clusters = case.risk_zones.get(f"{critical:g}", [])
+    zone_colour = _add_zone_surface(plotter, case)
+    if zone_colour is not None:
+        legend.append((f"risk zone R >= {critical:g}", zone_colour))
+        _label_clusters(plotter, clusters)
+    _add_title(plotter, f"{case.config.case}: risk zone R >= {critical:g}, {len(clusters)} cluster(s)")
+    _add_legend(plotter, legend)
     use_dejavu(plotter)
 
 
-def _add_zone_solid(plotter: pv.Plotter, case: CaseData, bar: bool = True) -> pv.UnstructuredGrid:
-    """Add the cells with R >= min(critical_indices) coloured by R (if any); return them (in mm)."""
+def _add_legend(plotter: pv.Plotter, entries: list[tuple[str, object]]) -> None:
+    """A legend of the drawn surfaces, lower right: a square in each surface's colour, its name in black."""
+    width, height = plotter.window_size
+    font = _font_scale(plotter.window_size)
+    line_px, left_px = round(34 * font), round(width * 0.70)
+    for row, (label, colour) in enumerate(reversed(entries)):
+        y_px = round(height * 0.03) + row * line_px
+        plotter.add_text("\u25a0", position=(left_px, y_px), font_size=round(16 * font), color=colour, font_file=_FONT)
+        plotter.add_text(label, position=(left_px + line_px, y_px), font_size=round(14 * font), color="black", font_file=_FONT)
+
+
+def zone_surface_mm(case: CaseData, critical: float) -> pv.PolyData:
+    """The boundary of the trabecular zone where the nodal risk index R >= ``critical`` [mm].
+
+    R (per cell) is averaged to the vertices of the trabecular cells and the trabecular mesh is
+    clipped at R = critical: the zone's surface follows the contour of that nodal field, not the
+    faces of whole cells.
+    """
+    trabecular = in_mm(case.fields).extract_cells(np.isfinite(case.fields.cell_data[VARIABLES["risk"].array]))
+    nodal = trabecular.cell_data_to_point_data(pass_cell_data=False)
+    if nodal.n_points == 0 or np.nanmax(nodal.point_data["R"]) < critical:
+        return pv.PolyData()
+    zone = nodal.clip_scalar(scalars="R", value=critical, invert=False)
+    return zone.extract_surface(algorithm="dataset_surface").triangulate()
+
+
+def _add_zone_surface(plotter: pv.Plotter, case: CaseData, bar: bool = True) -> tuple[float, float, float] | None:
+    """Add the zone R >= min(critical_indices) (`zone_surface_mm`) coloured by R; return the colour of its
+    median R (for a legend), None if the zone is empty."""
     var = VARIABLES["risk"]
-    zone = in_mm(case.fields).threshold(value=min(case.config.risk.critical_indices), scalars=var.array)
-    if zone.n_cells:
-        plotter.add_mesh(zone, scalars=var.array, cmap=var.cmap, clim=var.limits(), show_scalar_bar=bar,
-                         scalar_bar_args=colour_bar_args(var.title, plotter.window_size, position_x=0.05))
-    return zone
+    surface = zone_surface_mm(case, min(case.config.risk.critical_indices))
+    if not surface.n_cells:
+        return None
+    plotter.add_mesh(surface, scalars=var.array, cmap=var.cmap, clim=var.limits(), show_scalar_bar=bar, smooth_shading=True,
+                     scalar_bar_args=colour_bar_args(var.title, plotter.window_size, position_x=0.05))
+    low, high = var.limits()
+    position = (float(np.median(surface.point_data[var.array])) - low) / (high - low)
+    return tuple(matplotlib.colormaps[var.cmap](np.clip(position, 0.0, 1.0))[:3])
 
 
-def _label_clusters(plotter: pv.Plotter, zone: pv.UnstructuredGrid) -> None:
-    """Number the zone's facet-connected clusters 1, 2, ... by decreasing volume at their centroids."""
-    labels = facet_components(zone.cell_connectivity.reshape(-1, 4))
-    volume = zone.compute_cell_sizes(length=False, area=False)["Volume"]
-    centres = zone.cell_centers().points
-    totals = np.bincount(labels, weights=volume)
-    order = np.argsort(-totals)
-    points = [np.bincount(labels, weights=volume * centres[:, k])[order] / totals[order] for k in range(3)]
+def _label_clusters(plotter: pv.Plotter, clusters: list[Cluster]) -> None:
+    """Number the clusters 1, 2, ... (largest first, as in risk_clusters.csv) at their centroids."""
+    if not clusters:
+        return
+    centroids_mm = [(c.centroid_x_mm, c.centroid_y_mm, c.centroid_z_mm) for c in clusters]
     plotter.add_point_labels(
-        np.column_stack(points), [str(i + 1) for i in range(len(order))], font_size=round(24 * _font_scale(plotter.window_size)),
+        np.array(centroids_mm), [str(c.label) for c in clusters], font_size=round(24 * _font_scale(plotter.window_size)),
         font_file=_FONT, text_color="black", shape_color="white", always_visible=True, show_points=False,
     )
 
@@ -491,7 +518,7 @@ def export_scene_html(case: CaseData, html_path: Path) -> Path:
     plotter = new_plotter((1200, 900))
     try:
         _add_isosurfaces(plotter, case)
-        _add_zone_solid(plotter, case, bar=False)  # vtk.js draws one colour bar: pressure's
+        _add_zone_surface(plotter, case, bar=False)  # vtk.js draws one colour bar: pressure's
         _look_from(plotter, "anterior")
         plotter.render()
         initialize_serializers()

@@ -1,7 +1,9 @@
-"""A case folder read back for figures: its config, fields, articular surface and region names.
+"""A case for figures: its config, fields, articular surface, region names and zones (clusters).
 
-A folder is usable when it holds every file of `CASE_FILES` and its ``summary.json`` was written by a
-bmes_fem of the same major.minor version as the one running (the format may change between them).
+After a run the figures get a `CaseData` built in memory; ``bmes render`` reads one back from a case
+folder. A folder is usable when it holds every file of `CASE_FILES` and its ``summary.json`` was
+written by a bmes_fem of the same major.minor version as the one running (the format may change
+between them). Nothing here imports the solver stack.
 """
 
 from __future__ import annotations
@@ -17,11 +19,17 @@ import pyvista as pv
 from bmes_fem.config.case import Config
 from bmes_fem.config.loader import load_config
 from bmes_fem.errors import BmesError, ConfigError
-from bmes_fem.output.io import FIELDS_FILE
+from bmes_fem.output.files import (
+    FIELDS_FILE,
+    PRESSURE_CLUSTERS_FILE,
+    RESOLVED_CONFIG_FILE,
+    RISK_CLUSTERS_FILE,
+    SUMMARY_FILE,
+    SURFACE_FILE,
+)
+from bmes_fem.post.zones import Cluster, read_clusters_csv
 
-SURFACE_FILE = "articular_surface.vtp"  # triangles of the 'articular' boundary [m], written by report.py
-_SUMMARY_FILE, _CONFIG_FILE = "summary.json", "config.resolved.yaml"  # as written by api.py
-CASE_FILES = (_CONFIG_FILE, FIELDS_FILE, SURFACE_FILE, _SUMMARY_FILE)
+CASE_FILES = (RESOLVED_CONFIG_FILE, FIELDS_FILE, SUMMARY_FILE, RISK_CLUSTERS_FILE, PRESSURE_CLUSTERS_FILE)
 REQUIRED_ARRAYS = ("p_mmHg", "u_m", "chi", "region", "R", "eps1", "eps2", "eps3")
 
 
@@ -32,8 +40,10 @@ class CaseData:
     folder: Path
     config: Config
     fields: pv.UnstructuredGrid
-    surface: pv.PolyData
+    surface: pv.PolyData | None  # the articular surface; None if the mesh has none
     regions: dict[str, int]
+    risk_zones: dict[str, list[Cluster]]  # R_crit -> clusters, largest first (as in risk_clusters.csv)
+    pressure_zones: dict[str, list[Cluster]]  # threshold [mmHg] -> clusters
 
     def region_id(self, name: str) -> int:
         if name not in self.regions:
@@ -82,17 +92,20 @@ def load_case(case_dir: Path) -> CaseData:
             f"results folder {case_dir} is incomplete: missing {', '.join(missing)} "
             f"(expected {', '.join(CASE_FILES)}; re-run `bmes run` on its config)"
         )
-    summary = _read_summary(case_dir / _SUMMARY_FILE)
+    summary = _read_summary(case_dir / SUMMARY_FILE)
     try:
-        config = load_config(case_dir / _CONFIG_FILE, read_inputs=False)
+        config = load_config(case_dir / RESOLVED_CONFIG_FILE, read_inputs=False)
     except ConfigError as exc:
         raise BmesError(f"results folder {case_dir}: {exc} (written by another bmes_fem? re-run `bmes run`)") from exc
+    surface = case_dir / SURFACE_FILE
     return CaseData(
         case_dir,
         config,
         load_fields(case_dir / FIELDS_FILE),
-        read_vtk(case_dir / SURFACE_FILE, pv.PolyData),
+        read_vtk(surface, pv.PolyData) if surface.is_file() else None,
         {str(name): int(tag) for name, tag in summary["regions"].items()},
+        read_clusters_csv(case_dir / RISK_CLUSTERS_FILE, "R_crit", "peak_R"),
+        read_clusters_csv(case_dir / PRESSURE_CLUSTERS_FILE, "p_threshold_mmHg", "peak_p_mmHg"),
     )
 
 

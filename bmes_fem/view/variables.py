@@ -7,11 +7,14 @@ A variable reads one array of ``fields.vtu`` (stored in SI or as written by api.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pyvista as pv
 
 from bmes_fem.errors import BmesError
+
+if TYPE_CHECKING:
+    import pyvista as pv
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,287 @@
+"""The outputs of a case: small objects that consume the states of a run and write the case folder.
+
+Each output has two hooks, both collective (every rank calls them; files are written on rank 0):
+
+- ``on_state(state)``: a new solved state (steady: one; transient: the initial state and one per step);
+- ``finish(final, folder) -> dict``: the run is over; ``final`` is the analysis of the last state
+  (bmes_fem.post.analysis); the returned entries go into ``summary.json``.
+
+The run driver (bmes_fem.api) builds the list with `case_outputs` and calls them in order; a study or
+a disease course adds its own outputs the same way.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+from dolfinx import fem
+from dolfinx.io import VTXWriter
+
+from bmes_fem.config.case import Config, Probe
+from bmes_fem.mesh.domain import Domain
+from bmes_fem.mesh.quality import mesh_quality
+from bmes_fem.output.files import (
+    DISPLACEMENT_SERIES,
+    FIELDS_FILE,
+    PRESSURE_CLUSTERS_FILE,
+    PRESSURE_SERIES,
+    PROBE_FIGURE,
+    PROBE_TABLE,
+    RISK_CLUSTERS_FILE,
+    SURFACE_FILE,
+)
+from bmes_fem.output.io import gather_grid
+from bmes_fem.post.analysis import StateAnalysis
+from bmes_fem.post.probes import ProbePoints
+from bmes_fem.post.zones import write_clusters_csv
+from bmes_fem.solve.linear import SolveStats
+from bmes_fem.solve.state import State
+from bmes_fem.units import PA_PER_MMHG
+
+
+class Output:
+    """Base of the outputs: both hooks do nothing."""
+
+    name = "output"  # the stage name its ``finish`` is timed under
+
+    def on_state(self, state: State) -> None:
+        """A new state; read what is needed now (the functions change at the next state)."""
+
+    def finish(self, final: StateAnalysis, folder: Path) -> dict:
+        """Write files for the finished run; return summary entries."""
+        return {}
+
+
+class SolverStatistics(Output):
+    """Per solver (pressure, displacement, biot): solves, dofs, Krylov iterations (total, mean, max), wall time."""
+
+    name = "solver_summary"
+
+    def __init__(self, preset: str) -> None:
+        self.preset = preset
+        self.solves: dict[str, list[SolveStats]] = {}
+
+    def on_state(self, state: State) -> None:
+        for stats in state.solves:
+            self.solves.setdefault(stats.name, []).append(stats)
+
+    def finish(self, final: StateAnalysis, folder: Path) -> dict:
+        summary: dict = {"preset": self.preset}
+        for name, solves in self.solves.items():
+            iterations = np.array([s.iterations for s in solves])
+            summary[name] = {
+                "solves": len(solves),
+                "dofs": solves[-1].dofs,
+                "iterations": int(iterations.sum()),
+                "iterations_per_solve_mean": float(iterations.mean()),
+                "iterations_per_solve_max": int(iterations.max()),
+                "residual_norm": solves[-1].residual_norm,
+                "wall_time_s": float(sum(s.wall_time_s for s in solves)),
+            }
+        return {"solver": summary}
+
+
+class StateSummary(Output):
+    """Mesh size and quality, the calibration, and the pressure, mechanics and zone scalars of the final state."""
+
+    name = "post"
+
+    def finish(self, final: StateAnalysis, folder: Path) -> dict:
+        state = final.state
+        mesh = state.domain.mesh
+        return {
+            "mesh": {
+                "cells": mesh.topology.index_map(mesh.topology.dim).size_global,
+                "vertices": mesh.topology.index_map(0).size_global,
+                "dofs_pressure": _dofs(state.pressure),
+                "dofs_displacement": _dofs(state.displacement),
+            },
+            "mesh_quality": mesh_quality(state.domain),
+            "calibration": {"healthy_venous_conductance_per_Pa_s": state.tissue.healthy_venous_conductance},
+            "regions": dict(state.domain.regions),
+            **final.summary,
+        }
+
+
+def _dofs(function: fem.Function) -> int:
+    space = function.function_space
+    return space.dofmap.index_map.size_global * space.dofmap.index_map_bs
+
+
+class SnapshotSeries(Output):
+    """VTX (ADIOS2) time series for ParaView, one writer per element family: P1 p in mmHg, P2 u in m.
+
+    Written at every ``every``-th state and at the last one (``state_count`` states in all).
+    """
+
+    name = "time_series"
+
+    def __init__(self, folder: Path, state_count: int, every: int) -> None:
+        self.folder, self.last, self.every = folder, state_count - 1, every
+        self._writers: list[VTXWriter] = []
+        self._pressure_mmHg: fem.Function | None = None
+
+    def on_state(self, state: State) -> None:
+        if not self._writers:
+            comm = state.domain.mesh.comm
+            self._pressure_mmHg = fem.Function(state.pressure.function_space, name="p_mmHg")
+            self._writers = [
+                VTXWriter(comm, self.folder / PRESSURE_SERIES, [self._pressure_mmHg], engine="BP4"),
+                VTXWriter(comm, self.folder / DISPLACEMENT_SERIES, [state.displacement], engine="BP4"),
+            ]
+        if state.step % self.every == 0 or state.step == self.last:
+            self._pressure_mmHg.x.array[:] = state.pressure.x.array / PA_PER_MMHG
+            for writer in self._writers:
+                writer.write(state.time_s)
+
+    def finish(self, final: StateAnalysis, folder: Path) -> dict:
+        for writer in self._writers:
+            writer.close()
+        return {}
+
+
+class ProbeHistory(Output):
+    """Pressure [mmHg] and displacement components [um] at named points for every state: CSV, plot, summary."""
+
+    name = "probes"
+
+    def __init__(
+        self, domain: Domain, probes: Sequence[Probe], load_fraction: Callable[[float], float] | None, title: str, figures: bool
+    ) -> None:
+        self.probes, self.load_fraction, self.title, self.figures = tuple(probes), load_fraction, title, figures
+        self.points = ProbePoints(domain, probes)  # a probe outside the mesh is an error before any solve
+        self.times_s: list[float] = []
+        self.pressure_mmHg: list[np.ndarray] = []
+        self.displacement_um: list[np.ndarray] = []
+
+    def on_state(self, state: State) -> None:
+        self.times_s.append(state.time_s)
+        self.pressure_mmHg.append(self.points.values(state.pressure)[:, 0] / PA_PER_MMHG)
+        self.displacement_um.append(self.points.values(state.displacement) * 1e6)
+
+    def finish(self, final: StateAnalysis, folder: Path) -> dict:
+        pressure, displacement = np.array(self.pressure_mmHg), np.array(self.displacement_um)
+        names = [probe.name for probe in self.probes]
+        fractions = [self.load_fraction(t) for t in self.times_s] if self.load_fraction else None
+        if final.state.domain.mesh.comm.rank == 0:
+            self._write_table(folder / PROBE_TABLE, names, pressure, displacement, fractions)
+            if self.figures:
+                from bmes_fem.view.plots import plot_probe_pressure
+
+                plot_probe_pressure(folder / PROBE_FIGURE, self.times_s, dict(zip(names, pressure.T, strict=True)), fractions, self.title)
+        magnitude = np.linalg.norm(displacement, axis=2)
+        summary = {}
+        for i, name in enumerate(names):
+            peak = int(np.argmax(pressure[:, i]))
+            summary[name] = {
+                "p_initial_mmHg": float(pressure[0, i]),
+                "p_peak_mmHg": float(pressure[peak, i]),
+                "p_peak_time_s": float(self.times_s[peak]),
+                "p_final_mmHg": float(pressure[-1, i]),
+                "u_peak_um": float(magnitude[:, i].max()),
+            }
+        return {"probes": summary}
+
+    def _write_table(self, path: Path, names, pressure, displacement, fractions) -> None:
+        """CSV: time_s, [load_fraction,] then <probe>_p_mmHg, <probe>_ux_um, _uy_um, _uz_um per probe."""
+        header = ["time_s"] + (["load_fraction"] if fractions else [])
+        for name in names:
+            header += [f"{name}_p_mmHg"] + [f"{name}_u{axis}_um" for axis in "xyz"[: displacement.shape[2]]]
+        with path.open("w", newline="") as handle:
+            table = csv.writer(handle)
+            table.writerow(header)
+            for i, time_s in enumerate(self.times_s):
+                row = [f"{time_s:.6g}"] + ([f"{fractions[i]:.6g}"] if fractions else [])
+                for k in range(len(names)):
+                    row += [repr(float(pressure[i, k])), *(repr(float(c)) for c in displacement[i, k])]
+                table.writerow(row)
+
+
+class FieldsFile(Output):
+    """``fields.vtu`` of the final state: p [mmHg], u [m] (P2 interpolated to P1), chi, region, principal
+    strains and R per cell; the gathered grid stays in memory (rank 0) for the figures."""
+
+    name = "write_fields"
+
+    def __init__(self) -> None:
+        self.grid = None
+
+    def finish(self, final: StateAnalysis, folder: Path) -> dict:
+        state, cells = final.state, final.cells
+        mesh = state.domain.mesh
+        pressure_mmHg = fem.Function(state.pressure.function_space, name="p_mmHg")
+        pressure_mmHg.x.array[:] = state.pressure.x.array / PA_PER_MMHG
+        displacement_p1 = fem.Function(fem.functionspace(mesh, ("Lagrange", 1, (mesh.geometry.dim,))), name="u_m")
+        displacement_p1.interpolate(state.displacement)
+        self.grid = gather_grid(
+            state.domain,
+            {"p_mmHg": pressure_mmHg, "u_m": displacement_p1, "chi": state.tissue.chi},
+            {
+                "region": cells.region,
+                "eps1": cells.principal_strains[:, 0],
+                "eps2": cells.principal_strains[:, 1],
+                "eps3": cells.principal_strains[:, 2],
+                "R": cells.risk_index,
+            },
+        )
+        if self.grid is not None:
+            self.grid.save(folder / FIELDS_FILE)
+        return {}
+
+
+class ClusterTables(Output):
+    """``risk_clusters.csv``, ``pressure_clusters.csv`` and the depth surface ``articular_surface.vtp``."""
+
+    name = "clusters"
+
+    def finish(self, final: StateAnalysis, folder: Path) -> dict:
+        if final.state.domain.mesh.comm.rank == 0:
+            write_clusters_csv(folder / RISK_CLUSTERS_FILE, final.risk_zones, "R_crit", "peak_R")
+            write_clusters_csv(folder / PRESSURE_CLUSTERS_FILE, final.pressure_zones, "p_threshold_mmHg", "peak_p_mmHg")
+            if len(final.surface_triangles_m):
+                from bmes_fem.view.results import surface_polydata
+
+                surface_polydata(final.surface_triangles_m).save(folder / SURFACE_FILE)
+        return {}
+
+
+class Figures(Output):
+    """The default figures, drawn on rank 0 from the in-memory grid of `FieldsFile` and the zones."""
+
+    name = "figures"
+
+    def __init__(self, config: Config, fields: FieldsFile) -> None:
+        self.config, self.fields = config, fields
+
+    def finish(self, final: StateAnalysis, folder: Path) -> dict:
+        comm = final.state.domain.mesh.comm
+        paths = None
+        if comm.rank == 0:
+            from bmes_fem.output.report import write_figures
+            from bmes_fem.view.results import CaseData, surface_polydata
+
+            surface = surface_polydata(final.surface_triangles_m) if len(final.surface_triangles_m) else None
+            case = CaseData(
+                folder, self.config, self.fields.grid, surface, dict(final.state.domain.regions),
+                final.risk_zones, final.pressure_zones,
+            )  # fmt: skip
+            paths = [str(path.relative_to(folder)) for path in write_figures(case)]
+        return {"figures": comm.bcast(paths, root=0)}
+
+
+def case_outputs(config: Config, folder: Path, problem) -> list[Output]:
+    """The outputs of a run of ``config``: solver statistics, probes, time series, summary, fields, tables, figures."""
+    outputs: list[Output] = [SolverStatistics(config.solver.preset)]
+    if config.output.probes:
+        load_fraction = getattr(problem, "load_fraction", None)
+        outputs.append(ProbeHistory(problem.domain, config.output.probes, load_fraction, config.case, config.output.figures))
+    if config.analysis == "transient":
+        outputs.append(SnapshotSeries(folder, problem.state_count, config.transient.time.snapshot_every))
+    fields = FieldsFile()
+    outputs += [StateSummary(), fields, ClusterTables()]
+    if config.output.figures:
+        outputs.append(Figures(config, fields))
+    return outputs
