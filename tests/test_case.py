@@ -38,6 +38,15 @@ def test_case_folder_holds_every_output_and_nothing_partial(coarse_result):
     assert json.loads((folder / SUMMARY_FILE).read_text())["pressure"] == coarse_result.summary["pressure"]
 
 
+def test_every_registered_quantity_is_in_the_summary(coarse_result):
+    from bmes_fem.post.quantities import summary_quantities
+
+    names = summary_quantities(coarse_result.config)
+    assert len(names) > 30
+    for name in names:
+        assert isinstance(coarse_result[name], (int, float)), name
+
+
 def test_resolved_config_reloads_to_the_same_config(coarse_result):
     assert load_config(coarse_result.case_dir / RESOLVED_CONFIG_FILE) == coarse_result.config
 

@@ -53,6 +53,15 @@ def summary_quantities(config: Config) -> dict[str, Quantity]:
         "mechanics.eps1_max_microstrain": Quantity("microstrain", "largest first principal strain"),
         "mechanics.eps3_min_microstrain": Quantity("microstrain", "smallest third principal strain"),
     }
+    q["wall_time_s.total"] = Quantity("s", "wall time of the run")
+    for solver in ("pressure", "displacement", *(("biot",) if config.analysis == "transient" else ())):
+        q[f"solver.{solver}.dofs"] = Quantity("-", f"unknowns of the {solver} solve")
+        q[f"solver.{solver}.iterations"] = Quantity("-", f"Krylov iterations of the {solver} solves, in all")
+        q[f"solver.{solver}.iterations_per_solve_max"] = Quantity("-", f"most Krylov iterations of one {solver} solve")
+        q[f"solver.{solver}.wall_time_s"] = Quantity("s", f"wall time of the {solver} solves")
+    for probe in config.output.probes:
+        for key, unit in (("p_peak_mmHg", "mmHg"), ("p_final_mmHg", "mmHg"), ("u_peak_um", "um")):
+            q[f"probes.{probe.name}.{key}"] = Quantity(unit, f"{key.replace('_', ' ')} at probe {probe.name}")
     for level in pressures:
         q[f"pressure.volume_p_above_{level}_mmHg_mm3"] = Quantity("mm^3", f"volume with p above {level} mmHg")
         q[f"clusters.pressure.p_above_{level}_mmHg.clusters"] = Quantity("-", f"connected zones with p above {level} mmHg")
