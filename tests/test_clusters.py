@@ -9,8 +9,10 @@ import pytest
 from conftest import box_domain
 from mpi4py import MPI
 
+from bmes_fem.config.geometry import SphereGeometry
 from bmes_fem.mesh.domain import cell_volumes_m3
-from bmes_fem.mesh.shapes import sphere
+from bmes_fem.mesh.meshing import MeshSizes
+from bmes_fem.mesh.shapes import mesh_shape
 from bmes_fem.post.clusters import boundary_triangles_m, find_clusters
 from bmes_fem.post.zones import (
     Cluster,
@@ -65,7 +67,7 @@ def test_two_separated_blobs_give_two_clusters_with_the_ball_volumes():
 
 def test_depth_below_a_sphere_surface_matches_the_analytic_distance():
     radius_m, size_m = 0.010, 0.001
-    domain = sphere(MPI.COMM_WORLD, radius_m=radius_m, mesh_size_m=size_m)
+    domain = mesh_shape(MPI.COMM_WORLD, SphereGeometry(radius=radius_m), MeshSizes(size_m))
     triangles = boundary_triangles_m(domain, "surface")
     points = _cell_centres_m(domain)
     error_m = np.abs(distance_to_triangles(points, triangles) - (radius_m - np.linalg.norm(points, axis=1)))

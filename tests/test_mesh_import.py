@@ -13,16 +13,15 @@ import ufl
 from mpi4py import MPI
 
 from bmes_fem.api import run_case
-from bmes_fem.config.geometry import MeshioFile, StlSurface
+from bmes_fem.config.geometry import FemoralHeadGeometry, MeshFile, MeshioFile, StlSurface
 from bmes_fem.config.loader import parse_config
 from bmes_fem.errors import ConfigError, MeshError
 from bmes_fem.mesh.build import build_domain
 from bmes_fem.mesh.importers import read_meshio_file, read_stl_surface
 from bmes_fem.mesh.meshing import MeshSizes
 from bmes_fem.mesh.quality import mesh_quality
-from bmes_fem.mesh.shapes import FemoralHeadShape
 
-AXIS = FemoralHeadShape().neck_axis().tolist()
+AXIS = list(FemoralHeadGeometry().neck_axis())
 TAG_MAP = {
     "regions": {"trabecular": 1, "cortical": 2, "subchondral_plate": 3},
     "boundaries": {"articular": 11, "periosteal": 12, "cut": 13},
@@ -39,7 +38,7 @@ COARSE = {"size": "5 mm", "lesion_size": "2.5 mm"}
 
 def _case(tmp_path, name, **overrides):
     return parse_config(
-        {}, case=name, output={"results_dir": str(tmp_path), "figures": False}, solver={"preset": "direct"}, **overrides
+        {"case": name, "output": {"results_dir": str(tmp_path), "figures": False}, "solver": {"preset": "direct"}, **overrides}
     )
 
 
@@ -63,7 +62,7 @@ def head_files(tmp_path_factory):
     return folder
 
 
-def _mesh_file(path, tag_map=TAG_MAP, unit="mm"):
+def _mesh_file(path, tag_map=TAG_MAP, unit=None):
     return MeshioFile(kind="mesh_file", path=path, unit=unit, tag_map=tag_map)
 
 
@@ -111,9 +110,38 @@ def test_unmapped_volume_tag_is_an_error(head_files):
         read_meshio_file(MPI.COMM_WORLD, _mesh_file(head_files / "head.vtu", tag_map))
 
 
-def test_unit_mismatch_suggests_the_unit(head_files):
-    with pytest.raises(ConfigError, match=r"geometry\.unit = 'm'.*spans \d+\.\d+ x .* m.*is the unit 'mm'\?"):
-        read_meshio_file(MPI.COMM_WORLD, _mesh_file(head_files / "head.vtu", unit="m"))
+def test_unit_left_out_is_checked_and_suggested(head_files, tmp_path):
+    """A file in metres read without ``unit`` (as mm) is 0.07 mm across: the error suggests 'm'; with
+    ``unit: m`` it loads, and ``unit: m`` on the mm file gives a 70 m bone without complaint."""
+    mesh = meshio.read(head_files / "head.vtu")
+    in_m = tmp_path / "head_m.vtu"
+    if MPI.COMM_WORLD.rank == 0:
+        meshio.write(in_m, meshio.Mesh(mesh.points * 1e-3, mesh.cells, cell_data=mesh.cell_data))
+    MPI.COMM_WORLD.barrier()
+    with pytest.raises(ConfigError, match=r"geometry\.unit is not set, so mesh '.*head_m\.vtu' is read in mm and spans "
+                                          r"0\.0\d+ x .* mm.*\(is the unit 'm'\? set geometry\.unit: m"):
+        read_meshio_file(MPI.COMM_WORLD, _mesh_file(in_m))
+    in_mm = mesh_quality(read_meshio_file(MPI.COMM_WORLD, _mesh_file(head_files / "head.vtu")))["volume_mm3"]
+    for path, unit, volume_factor in ((in_m, "m", 1.0), (head_files / "head.vtu", "m", 1e9)):
+        volume_mm3 = mesh_quality(read_meshio_file(MPI.COMM_WORLD, _mesh_file(path, unit=unit)))["volume_mm3"]
+        assert volume_mm3 == pytest.approx(volume_factor * in_mm, rel=1e-12)
+
+
+@pytest.mark.parametrize("key", ["regions", "boundaries"])
+def test_a_tag_with_two_names_is_a_config_error(key):
+    names = {"regions": {"trabecular": 1, "cortical": [2, 3], "subchondral_plate": 3}, "boundaries": {"articular": 11, "cut": 11}}
+    tag_map = {**TAG_MAP, key: names[key]}
+    geometry = {"kind": "mesh_file", "path": "head.vtu", "tag_map": tag_map}
+    tag, first, second = (3, "cortical", "subchondral_plate") if key == "regions" else (11, "articular", "cut")
+    with pytest.raises(ConfigError, match=rf"^case\.yaml: geometry\.tag_map\.{key}: tag {tag} is mapped to both '{first}' and '{second}'"):
+        parse_config({"geometry": geometry}, "case.yaml")
+
+
+def test_file_kinds_list_the_boundary_names_they_know_at_load_time():
+    assert MeshFile(kind="gmsh_file", path="head.msh").boundary_names() is None  # in the file
+    assert _mesh_file("head.vtu").boundary_names() == ("articular", "periosteal", "cut")
+    stl = StlSurface(kind="stl_surface", path="head.stl", boundaries=STL_BOUNDARIES)
+    assert stl.boundary_names() == ("articular", "cut", "periosteal")
 
 
 def test_inverted_cell_is_an_error(tmp_path):

@@ -1,21 +1,49 @@
 """Config sections that choose the domain: a parametric geometry or a mesh file, and mesh sizes.
 
-``geometry.kind``: femoral_head (default), femoral_condyle, box, cylinder, sphere (parametric, meshed
-with gmsh), gmsh_file (a ``.msh`` with named physical groups), mesh_file (any meshio-readable volume
-mesh with a tag map), stl_surface (a closed STL surface meshed with gmsh, boundaries chosen by rules).
+``geometry.kind``: femoral_head (default) and femoral_condyle (layered bones: regions trabecular,
+cortical, subchondral_plate, optionally physeal_scar; boundaries articular, periosteal, cut); box,
+cylinder, sphere and sphere_octant (verification shapes: region trabecular, boundaries named after the
+faces); gmsh_file (a ``.msh`` with named physical groups), mesh_file (any meshio-readable volume mesh
+with a tag map), stl_surface (a closed STL surface meshed with gmsh, boundaries chosen by rules).
+
+Every consistency check of a parametric shape runs here, when the config is loaded, and names the
+key; the gmsh builders (bmes_fem.mesh.shapes) take these sections as they are (SI metres).
+``boundary_names()`` of each section lists the boundaries its mesh will carry.
 """
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
 from bmes_fem.config.schema import Angle, InputPath, Point3, PositiveLength, Section, Vector3
 
-MESH_UNITS_TO_M = {"mm": 1e-3, "m": 1.0}
+MESH_UNITS_TO_M = {"mm": 1e-3, "cm": 1e-2, "m": 1.0}
+DEFAULT_MESH_UNIT = "mm"  # a mesh file without ``unit``: read in mm, its bounding box checked
+LAYER_GAP_M = 1e-4  # cortical and subchondral thicknesses must differ by this, or OCC fragments fail
+BONE_BOUNDARIES = ("articular", "periosteal", "cut")
+
+
+def _mm(length_m: float) -> str:
+    return f"{length_m * 1e3:.4g} mm"
+
+
+def _deg(angle_rad: float) -> str:
+    return f"{math.degrees(angle_rad):.4g} deg"
+
+
+class _Parametric(Section):
+    """A shape meshed by bmes_fem.mesh.shapes; ``BOUNDARIES`` are the boundary names of its mesh."""
+
+    BOUNDARIES: ClassVar[tuple[str, ...]]
+
+    @classmethod
+    def boundary_names(cls) -> tuple[str, ...]:
+        """The boundary names the mesh of this kind carries."""
+        return cls.BOUNDARIES
 
 
 class PhysealScar(Section):
@@ -26,8 +54,35 @@ class PhysealScar(Section):
     thickness: PositiveLength = 0.001
 
 
-class FemoralHeadGeometry(Section):
-    """Parametric proximal femoral epiphysis (frame: origin at head centre, x medial, y anterior, z superior)."""
+def _check_layers(cortical_thickness_m: float, subchondral_thickness_m: float) -> None:
+    """The plate's inner surface must not coincide with the core's surface."""
+    if abs(cortical_thickness_m - subchondral_thickness_m) < LAYER_GAP_M * (1 - 1e-9):  # 1.1 mm - 1 mm passes
+        raise ValueError(
+            f"geometry.cortical_thickness = {_mm(cortical_thickness_m)} and geometry.subchondral_thickness = "
+            f"{_mm(subchondral_thickness_m)} must differ by at least {_mm(LAYER_GAP_M)} (coincident layer surfaces)"
+        )
+
+
+def _check_scar(scar: PhysealScar | None, *, low_m: float, high_m: float, low_is: str, high_is: str) -> None:
+    """The scar slab (depth +- thickness/2 below the apex) must lie between depths low_m and high_m."""
+    if scar is None:
+        return
+    half_m = scar.thickness / 2
+    if not low_m + half_m < scar.depth < high_m - half_m:
+        raise ValueError(
+            f"geometry.physeal_scar.depth = {_mm(scar.depth)} must lie in ({_mm(low_m + half_m)}, {_mm(high_m - half_m)}) "
+            f"so the scar is inside the bone ({low_is} + thickness/2, {high_is} - thickness/2)"
+        )
+
+
+class FemoralHeadGeometry(_Parametric):
+    """Parametric proximal femoral epiphysis (frame: origin at head centre, x medial, y anterior, z superior).
+
+    A ball fused with a neck cylinder along the neck axis ``a`` (:meth:`neck_axis`), cut perpendicular
+    to ``a`` at distance neck_length; cartilage where ``a.x > head_radius cos(articular_half_angle)``.
+    """
+
+    BOUNDARIES: ClassVar[tuple[str, ...]] = BONE_BOUNDARIES
 
     kind: Literal["femoral_head"] = "femoral_head"
     head_radius: PositiveLength = 0.024
@@ -40,24 +95,58 @@ class FemoralHeadGeometry(Section):
     subchondral_thickness: PositiveLength = 0.0010
     physeal_scar: PhysealScar | None = None
 
+    def neck_axis(self) -> tuple[float, float, float]:
+        """Unit vector from the neck cut towards the head centre (= the head pole):
+        ``(sin(ns) cos(av), sin(ns) sin(av), -cos(ns))``, ns the neck-shaft angle, av the anteversion."""
+        ns, av = self.neck_shaft_angle, self.anteversion
+        return (math.sin(ns) * math.cos(av), math.sin(ns) * math.sin(av), -math.cos(ns))
+
     @model_validator(mode="after")
     def _consistent(self) -> FemoralHeadGeometry:
-        if self.neck_radius >= self.head_radius:
+        R, rn, L = self.head_radius, self.neck_radius, self.neck_length
+        t_ct, t_sc = self.cortical_thickness, self.subchondral_thickness
+        _check_layers(t_ct, t_sc)
+        if not rn + t_sc < R:
             raise ValueError(
-                f"geometry.neck_radius ({self.neck_radius * 1e3:g} mm) must be smaller than "
-                f"geometry.head_radius ({self.head_radius * 1e3:g} mm)"
+                f"geometry.neck_radius = {_mm(rn)} must be below {_mm(R - t_sc)} (head_radius - subchondral_thickness)"
             )
         for key in ("cortical_thickness", "subchondral_thickness"):
-            if getattr(self, key) >= 0.5 * self.neck_radius:
-                raise ValueError(f"geometry.{key} must be below half the neck radius")
+            if not getattr(self, key) < 0.5 * rn:
+                raise ValueError(
+                    f"geometry.{key} = {_mm(getattr(self, key))} must be below {_mm(0.5 * rn)} (half the neck_radius)"
+                )
+        junction_m = math.sqrt(R**2 - rn**2)  # distance along the axis where the neck leaves the ball
+        if not junction_m + t_ct < L:
+            raise ValueError(
+                f"geometry.neck_length = {_mm(L)} must exceed {_mm(junction_m + t_ct)} so the neck leaves the head "
+                f"(sqrt(head_radius^2 - neck_radius^2) + cortical_thickness)"
+            )
+        lowest_m = -math.sqrt((R - t_sc) ** 2 - rn**2)  # where the plate's inner sphere meets the neck
+        low_rad, high_rad = math.acos((R - t_sc) / R), math.acos(lowest_m / R)
+        if not low_rad < self.articular_half_angle < high_rad:
+            raise ValueError(
+                f"geometry.articular_half_angle = {_deg(self.articular_half_angle)} must lie in "
+                f"({_deg(low_rad)}, {_deg(high_rad)}) so the cartilage cap spans the subchondral plate and stays "
+                f"clear of the neck"
+            )
+        _check_scar(self.physeal_scar, low_m=t_sc, high_m=R + L - t_ct, low_is="subchondral_thickness",
+                    high_is="head_radius + neck_length - cortical_thickness")
         return self
 
 
-class FemoralCondyleGeometry(Section):
+class FemoralCondyleGeometry(_Parametric):
     """Parametric distal femur (frame: origin at the distal-most level midway between the condyles,
-    z proximal along the shaft, x medial, y anterior; the cut is proximal at z = length)."""
+    z proximal along the shaft, x medial, y anterior; the cut is proximal at z = length).
 
-    kind: Literal["femoral_condyle"]
+    Two ellipsoidal condyles at x = +-condyle_spacing/2 with semi-axes (width, length, height)/2 and their
+    lowest points at z = 0 (sagittal radii of curvature: distal (length/2)^2 / (height/2), posterior
+    (height/2)^2 / (length/2)), a truncated-cone metaphysis from the condyle centre height to the shaft,
+    a shaft cylinder; cartilage on the condyles below z = articular_height.
+    """
+
+    BOUNDARIES: ClassVar[tuple[str, ...]] = BONE_BOUNDARIES
+
+    kind: Literal["femoral_condyle"] = "femoral_condyle"
     condyle_spacing: PositiveLength = 0.048
     condyle_width: PositiveLength = 0.030
     condyle_length: PositiveLength = 0.060
@@ -71,60 +160,156 @@ class FemoralCondyleGeometry(Section):
     subchondral_thickness: PositiveLength = 0.0010
     physeal_scar: PhysealScar | None = None
 
+    @model_validator(mode="after")
+    def _consistent(self) -> FemoralCondyleGeometry:
+        t_ct, t_sc = self.cortical_thickness, self.subchondral_thickness
+        _check_layers(t_ct, t_sc)
+        semi_min_m = min(self.condyle_width, self.condyle_length, self.condyle_height) / 2
+        for key in ("cortical_thickness", "subchondral_thickness"):
+            if not getattr(self, key) < 0.25 * semi_min_m:
+                raise ValueError(
+                    f"geometry.{key} = {_mm(getattr(self, key))} must be below {_mm(0.25 * semi_min_m)} (a quarter of "
+                    f"the smallest condyle semi-axis, min(condyle_width, condyle_length, condyle_height) / 2)"
+                )
+        if not t_ct < 0.5 * self.shaft_radius:
+            raise ValueError(
+                f"geometry.cortical_thickness = {_mm(t_ct)} must be below {_mm(0.5 * self.shaft_radius)} (half the shaft_radius)"
+            )
+        if not self.condyle_spacing > self.condyle_width:
+            raise ValueError(
+                f"geometry.condyle_spacing = {_mm(self.condyle_spacing)} must exceed condyle_width = "
+                f"{_mm(self.condyle_width)} (the intercondylar notch lies between the condyles)"
+            )
+        if not self.shaft_radius < self.metaphysis_radius:
+            raise ValueError(
+                f"geometry.shaft_radius = {_mm(self.shaft_radius)} must be below metaphysis_radius = "
+                f"{_mm(self.metaphysis_radius)}"
+            )
+        if not 2 * t_sc < self.articular_height < self.condyle_height / 2:
+            raise ValueError(
+                f"geometry.articular_height = {_mm(self.articular_height)} must lie in ({_mm(2 * t_sc)}, "
+                f"{_mm(self.condyle_height / 2)}) (above the plate, 2 subchondral_thickness; below the condyle "
+                f"centres, condyle_height / 2)"
+            )
+        shaft_start_m = self.condyle_height / 2 + self.metaphysis_length
+        if not self.length > shaft_start_m + t_ct:
+            raise ValueError(
+                f"geometry.length = {_mm(self.length)} must exceed {_mm(shaft_start_m + t_ct)} "
+                f"(condyle_height / 2 + metaphysis_length + cortical_thickness)"
+            )
+        _check_scar(self.physeal_scar, low_m=t_sc, high_m=self.length - t_ct, low_is="subchondral_thickness",
+                    high_is="length - cortical_thickness")
+        return self
 
-class BoxGeometry(Section):
-    """Verification box [-lx/2, lx/2] x [-ly/2, ly/2] x [0, lz]: articular top, cut bottom, periosteal sides."""
 
-    kind: Literal["box"]
+class BoxGeometry(_Parametric):
+    """Verification box from ``origin`` to ``origin + lengths``; boundaries are its faces (xmin at x = origin_x, ...).
+
+    With ``divisions: [nx, ny, nz]`` the mesh is structured (each of nx ny nz hexahedra split into 6
+    tetrahedra; ``mesh.level`` multiplies the divisions by refinement_factor**level) instead of gmsh's.
+    """
+
+    BOUNDARIES: ClassVar[tuple[str, ...]] = ("xmin", "xmax", "ymin", "ymax", "zmin", "zmax")
+
+    kind: Literal["box"] = "box"
+    origin: Point3 = (0.0, 0.0, 0.0)
     lengths: tuple[PositiveLength, PositiveLength, PositiveLength] = (0.02, 0.02, 0.02)
+    divisions: tuple[Annotated[int, Field(ge=1)], Annotated[int, Field(ge=1)], Annotated[int, Field(ge=1)]] | None = None
 
 
-class CylinderGeometry(Section):
-    """Verification cylinder along z from 0 to height: articular top, cut bottom, periosteal side."""
+class CylinderGeometry(_Parametric):
+    """Verification cylinder x^2 + y^2 < radius^2 along z from 0 to height: boundaries bottom (z = 0), top, side."""
 
-    kind: Literal["cylinder"]
+    BOUNDARIES: ClassVar[tuple[str, ...]] = ("bottom", "top", "side")
+
+    kind: Literal["cylinder"] = "cylinder"
     radius: PositiveLength = 0.01
     height: PositiveLength = 0.03
 
 
-class SphereGeometry(Section):
+class SphereGeometry(_Parametric):
     """Verification ball at the origin: one boundary, ``surface``."""
 
-    kind: Literal["sphere"]
+    BOUNDARIES: ClassVar[tuple[str, ...]] = ("surface",)
+
+    kind: Literal["sphere"] = "sphere"
     radius: PositiveLength = 0.024
 
 
-class _MeshFileBase(Section):
+class SphereOctantGeometry(_Parametric):
+    """The part x, y, z >= 0 of the ball at the origin: boundaries x_symmetry (plane x = 0), y_symmetry,
+    z_symmetry and the spherical ``surface``."""
+
+    BOUNDARIES: ClassVar[tuple[str, ...]] = ("x_symmetry", "y_symmetry", "z_symmetry", "surface")
+
+    kind: Literal["sphere_octant"] = "sphere_octant"
+    radius: PositiveLength = 0.024
+
+
+ParametricGeometry = (
+    FemoralHeadGeometry | FemoralCondyleGeometry | BoxGeometry | CylinderGeometry | SphereGeometry | SphereOctantGeometry
+)
+
+
+class MeshFileBase(Section):
+    """A mesh file; ``unit`` (mm, cm, m) of its coordinates. Left out: mm, and the bounding box must
+    span 5 mm to 0.6 m (a plausible bone); given: taken as it is (verification meshes of any size)."""
+
     path: InputPath
-    unit: Literal["mm", "m"] = "mm"
+    unit: Literal["mm", "cm", "m"] | None = None
 
     @property
     def scale_to_m(self) -> float:
-        return MESH_UNITS_TO_M[self.unit]
+        return MESH_UNITS_TO_M[self.unit or DEFAULT_MESH_UNIT]
 
 
-class MeshFile(_MeshFileBase):
+class MeshFile(MeshFileBase):
     """A gmsh ``.msh`` file whose physical groups carry the region and boundary names."""
 
     kind: Literal["gmsh_file"]
+
+    @classmethod
+    def boundary_names(cls) -> None:
+        """None: the names are the file's physical groups, known once it is read."""
+        return None
 
 
 Tags = int | tuple[int, ...]
 
 
 class TagMap(Section):
-    """Model names to the file's integer tags: ``regions`` (volume cells), ``boundaries`` (surface cells)."""
+    """Model names to the file's integer tags: ``regions`` (volume cells), ``boundaries`` (surface cells).
+
+    A tag belongs to one region and to at most one boundary.
+    """
 
     cell_data: str | None = None  # name of the tag array; None: the file's only integer cell-data array
     regions: dict[str, Tags]
     boundaries: dict[str, Tags] = {}
 
+    @model_validator(mode="after")
+    def _one_name_per_tag(self) -> TagMap:
+        for key, singular, names in (("regions", "region", self.regions), ("boundaries", "boundary", self.boundaries)):
+            owner: dict[int, str] = {}
+            for name, tags in names.items():
+                for tag in (tags,) if isinstance(tags, int) else tags:
+                    if owner.setdefault(tag, name) != name:
+                        raise ValueError(
+                            f"geometry.tag_map.{key}: tag {tag} is mapped to both '{owner[tag]}' and '{name}'; "
+                            f"expected each tag in one {singular} only"
+                        )
+        return self
 
-class MeshioFile(_MeshFileBase):
+
+class MeshioFile(MeshFileBase):
     """Any meshio-readable tetrahedral mesh (VTU, XDMF, Abaqus INP, MED, ...) with a tag map."""
 
     kind: Literal["mesh_file"]
     tag_map: TagMap
+
+    def boundary_names(self) -> tuple[str, ...]:
+        """The boundaries of the tag map."""
+        return tuple(self.tag_map.boundaries)
 
 
 class SelectBox(Section):
@@ -154,7 +339,7 @@ class SelectNormalCone(Section):
 Selection = Annotated[SelectBox | SelectSphere | SelectNormalCone, Field(discriminator="kind")]
 
 
-class StlSurface(_MeshFileBase):
+class StlSurface(MeshFileBase):
     """A closed STL bone surface filled with tetrahedra by gmsh (region trabecular).
 
     ``boundaries`` maps a boundary name to rules that must all hold for a surface facet; the first
@@ -172,6 +357,10 @@ class StlSurface(_MeshFileBase):
         if "periosteal" in self.boundaries:
             raise ValueError("geometry.boundaries.periosteal: takes no rules (it is every facet no rule selects)")
         return self
+
+    def boundary_names(self) -> tuple[str, ...]:
+        """The named boundaries and ``periosteal`` (every facet no rule selects)."""
+        return (*self.boundaries, "periosteal")
 
 
 class MeshSettings(Section):
@@ -194,10 +383,15 @@ class MeshSettings(Section):
         """h_k = h_0 / f^k."""
         return size_m / self.refinement_factor**self.level
 
+    def divisions_at_level(self, divisions: tuple[int, ...]) -> tuple[int, ...]:
+        """n_k = round(n_0 f^k) for each division of a structured mesh."""
+        return tuple(max(1, round(n * self.refinement_factor**self.level)) for n in divisions)
+
 
 #: the ``geometry.kind`` values; the first is the default when ``kind`` is left out
 GEOMETRY_KINDS = (
-    "femoral_head", "femoral_condyle", "box", "cylinder", "sphere", "gmsh_file", "mesh_file", "stl_surface",
+    "femoral_head", "femoral_condyle", "box", "cylinder", "sphere", "sphere_octant", "gmsh_file", "mesh_file",
+    "stl_surface",
 )
 Geometry = Annotated[
     FemoralHeadGeometry
@@ -205,6 +399,7 @@ Geometry = Annotated[
     | BoxGeometry
     | CylinderGeometry
     | SphereGeometry
+    | SphereOctantGeometry
     | MeshFile
     | MeshioFile
     | StlSurface,

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
-
 import numpy as np
 from mpi4py import MPI
 
@@ -13,22 +10,29 @@ from bmes_fem.config.case import Config
 from bmes_fem.errors import ConfigError
 from bmes_fem.mesh.domain import Domain, read_gmsh_file
 from bmes_fem.mesh.importers import check_extent, read_meshio_file, read_stl_surface
-from bmes_fem.mesh.meshing import MeshSizes, RefinementZone, SurfaceRefinement
-from bmes_fem.mesh.shapes import (
-    FemoralCondyleShape,
-    FemoralHeadShape,
-    PhysealScarSlab,
-    box,
-    cylinder,
-    femoral_condyle,
-    femoral_head,
-    sphere,
-)
+from bmes_fem.mesh.meshing import MeshSizes, RefinementZone, RegionSize, SurfaceRefinement
+from bmes_fem.mesh.shapes import mesh_shape, structured_box
+
+THIN_LAYER_SIZE_FACTOR = 3.0  # element size at most this many times the thickness of a thin layer or step
+
+
+def _thin_layers_m(geometry: cg.Geometry) -> tuple[dict[str, float], float | None]:
+    """Thickness of each thin bone layer by region name, and the narrowest step where the layers meet
+    (min(t_sc, |t_ct - t_sc|)); none for the verification shapes."""
+    if not isinstance(geometry, cg.FemoralHeadGeometry | cg.FemoralCondyleGeometry):
+        return {}, None
+    t_ct, t_sc = geometry.cortical_thickness, geometry.subchondral_thickness
+    layers = {"cortical": t_ct, "subchondral_plate": t_sc}
+    if geometry.physeal_scar is not None:
+        layers["physeal_scar"] = geometry.physeal_scar.thickness
+    return layers, min(t_sc, abs(t_ct - t_sc))
 
 
 def mesh_sizes(config: Config) -> MeshSizes:
     """Sizes at ``mesh.level``: global, a ball of lesion_size around each lesion (radius max semi-axis +
-    falloff width), and the articular layer when ``mesh.articular_size`` is set."""
+    falloff width), the articular layer when ``mesh.articular_size`` is set, and at most
+    THIN_LAYER_SIZE_FACTOR x the thickness in each thin bone layer and at the steps where they meet
+    (so the tetrahedra there are not slivers)."""
     settings = config.mesh
     zones = tuple(
         RefinementZone(lesion.centre, max(lesion.semi_axes) + lesion.falloff_width, settings.at_level(settings.lesion_size))
@@ -37,35 +41,16 @@ def mesh_sizes(config: Config) -> MeshSizes:
     articular = None
     if settings.articular_size is not None:
         articular = SurfaceRefinement(settings.at_level(settings.articular_size), settings.articular_depth)
-    return MeshSizes(settings.at_level(settings.size), zones, articular)
-
-
-def _scar(geometry) -> PhysealScarSlab | None:
-    scar = geometry.physeal_scar
-    return None if scar is None else PhysealScarSlab(scar.depth, scar.thickness)
-
-
-def _head_shape(geometry: cg.FemoralHeadGeometry) -> FemoralHeadShape:
-    return FemoralHeadShape(
-        head_radius_m=geometry.head_radius,
-        neck_radius_m=geometry.neck_radius,
-        neck_length_m=geometry.neck_length,
-        neck_shaft_angle_deg=math.degrees(geometry.neck_shaft_angle),
-        anteversion_deg=math.degrees(geometry.anteversion),
-        articular_half_angle_deg=math.degrees(geometry.articular_half_angle),
-        cortical_thickness_m=geometry.cortical_thickness,
-        subchondral_thickness_m=geometry.subchondral_thickness,
-        physeal_scar=_scar(geometry),
+    layers_m, step_m = _thin_layers_m(config.geometry)
+    shells = tuple(
+        RegionSize(region, settings.at_level(THIN_LAYER_SIZE_FACTOR * thickness_m)) for region, thickness_m in layers_m.items()
     )
-
-
-def _condyle_shape(geometry: cg.FemoralCondyleGeometry) -> FemoralCondyleShape:
-    lengths = {f"{key}_m": value for key, value in geometry if key not in ("kind", "physeal_scar")}
-    return FemoralCondyleShape(**lengths, physeal_scar=_scar(geometry))
+    junction_m = None if step_m is None else settings.at_level(THIN_LAYER_SIZE_FACTOR * step_m)
+    return MeshSizes(settings.at_level(settings.size), zones, articular, shells, junction_m)
 
 
 def _read_gmsh(comm: MPI.Comm, geometry: cg.MeshFile) -> Domain:
-    """Read the .msh and check its bounding box against ``geometry.unit``."""
+    """Read the .msh and check its bounding box when ``geometry.unit`` is left out."""
     domain = read_gmsh_file(comm, geometry.path, scale_to_m=geometry.scale_to_m)
     x = domain.mesh.geometry.x
     lower, upper = np.full(3, np.inf), np.full(3, -np.inf)
@@ -73,32 +58,35 @@ def _read_gmsh(comm: MPI.Comm, geometry: cg.MeshFile) -> Domain:
         lower, upper = x.min(axis=0), x.max(axis=0)
     comm.Allreduce(MPI.IN_PLACE, lower, op=MPI.MIN)
     comm.Allreduce(MPI.IN_PLACE, upper, op=MPI.MAX)
-    check_extent(lower, upper, unit=geometry.unit, source=str(geometry.path))
+    check_extent(lower, upper, geometry, source=str(geometry.path))
     return domain
+
+
+def _mesh_parametric(comm: MPI.Comm, config: Config) -> Domain:
+    """gmsh mesh of the parametric geometry, or the structured box when ``geometry.divisions`` is given."""
+    geometry, settings = config.geometry, config.mesh
+    if settings.articular_size is not None and "articular" not in geometry.boundary_names():
+        raise ConfigError(
+            f"mesh.articular_size = {settings.articular_size * 1e3:g} mm refines under the 'articular' boundary, but "
+            f"geometry.kind = {geometry.kind} has {', '.join(geometry.boundary_names())}; remove mesh.articular_size"
+        )
+    if isinstance(geometry, cg.BoxGeometry) and geometry.divisions is not None:
+        if settings.save is not None:
+            raise ConfigError(
+                f"mesh.save = {settings.save}: only gmsh meshes are saved, and geometry.divisions = "
+                f"{list(geometry.divisions)} makes a structured mesh; remove mesh.save or geometry.divisions"
+            )
+        return structured_box(comm, geometry, settings.divisions_at_level(geometry.divisions))
+    return mesh_shape(comm, geometry, mesh_sizes(config), save_path=settings.save)
 
 
 def build_domain(config: Config, comm: MPI.Comm = MPI.COMM_WORLD) -> Domain:
     """Mesh the configured geometry at ``mesh.level`` (refined around every lesion), or read a mesh file."""
-    geometry, sizes, save = config.geometry, mesh_sizes(config), config.mesh.save
-    builders: dict[type, Callable[[], Domain]] = {
-        cg.FemoralHeadGeometry: lambda: femoral_head(
-            comm, _head_shape(geometry), mesh_size_m=sizes.global_m, refinement=sizes.zones,
-            articular=sizes.articular, save_path=save,
-        ),
-        cg.FemoralCondyleGeometry: lambda: femoral_condyle(
-            comm, _condyle_shape(geometry), mesh_size_m=sizes.global_m, refinement=sizes.zones,
-            articular=sizes.articular, save_path=save,
-        ),
-        cg.BoxGeometry: lambda: box(comm, lengths_m=geometry.lengths, mesh_size_m=sizes.global_m, refinement=sizes.zones),
-        cg.CylinderGeometry: lambda: cylinder(
-            comm, radius_m=geometry.radius, height_m=geometry.height, mesh_size_m=sizes.global_m, refinement=sizes.zones
-        ),
-        cg.SphereGeometry: lambda: sphere(comm, radius_m=geometry.radius, mesh_size_m=sizes.global_m, refinement=sizes.zones),
-        cg.MeshFile: lambda: _read_gmsh(comm, geometry),
-        cg.MeshioFile: lambda: read_meshio_file(comm, geometry),
-        cg.StlSurface: lambda: read_stl_surface(comm, geometry, sizes, save_path=save),
-    }
-    try:
-        return builders[type(geometry)]()
-    except ValueError as err:  # shape dataclasses report inconsistent parameters as ValueError
-        raise ConfigError(f"geometry: {err}") from None
+    geometry = config.geometry
+    if isinstance(geometry, cg.MeshFile):
+        return _read_gmsh(comm, geometry)
+    if isinstance(geometry, cg.MeshioFile):
+        return read_meshio_file(comm, geometry)
+    if isinstance(geometry, cg.StlSurface):
+        return read_stl_surface(comm, geometry, mesh_sizes(config), save_path=config.mesh.save)
+    return _mesh_parametric(comm, config)

@@ -10,7 +10,8 @@ with DOLFINx like the parametric geometries, so names, tags and partitioning beh
 - STL: every edge must be shared by exactly two triangles (closed, manifold). gmsh fills the surface
   with tetrahedra (the STL triangles are kept); each surface facet gets the first boundary name whose
   rules all hold at its midpoint / outward normal, else ``periosteal``.
-- Unit: the bounding box in metres must span 5 mm to 0.6 m, else ConfigError suggesting the other unit.
+- Unit: without ``geometry.unit`` the file is read in mm and its bounding box must span 5 mm to 0.6 m,
+  else ConfigError suggesting a unit; an explicit unit (mm, cm, m) is taken as it is.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ import numpy as np
 from mpi4py import MPI
 
 from bmes_fem.config.geometry import (
+    DEFAULT_MESH_UNIT,
     MESH_UNITS_TO_M,
+    MeshFileBase,
     MeshioFile,
     SelectBox,
     Selection,
@@ -39,19 +42,23 @@ BONE_EXTENT_M = (0.005, 0.6)  # largest bounding-box side of a plausible bone me
 FIRST_EXTRA_TAG = 100  # physical-group tags for names outside REGION_TAGS / BOUNDARY_TAGS
 
 
-def check_extent(lower: np.ndarray, upper: np.ndarray, *, unit: str, source: str) -> None:
-    """ConfigError if the largest side of the bounding box [lower, upper] (metres) is outside 5 mm .. 0.6 m."""
+def check_extent(lower: np.ndarray, upper: np.ndarray, geometry: MeshFileBase, *, source: str) -> None:
+    """When ``geometry.unit`` is left out (mm): ConfigError unless the largest side of the bounding box
+    [lower, upper] (metres) spans 5 mm .. 0.6 m. An explicit unit is taken as it is."""
+    if geometry.unit is not None:
+        return
     sides_m = np.asarray(upper) - np.asarray(lower)
     largest_m = float(sides_m.max())
     low_m, high_m = BONE_EXTENT_M
     if low_m <= largest_m <= high_m:
         return
-    other = next(u for u in MESH_UNITS_TO_M if u != unit)
-    as_other_m = largest_m / MESH_UNITS_TO_M[unit] * MESH_UNITS_TO_M[other]
-    sides = " x ".join(f"{v:.4g}" for v in sides_m)
+    in_file = largest_m / MESH_UNITS_TO_M[DEFAULT_MESH_UNIT]
+    fitting = [unit for unit, to_m in MESH_UNITS_TO_M.items() if low_m <= in_file * to_m <= high_m]
+    hint = f"is the unit '{fitting[0]}'? set geometry.unit: {fitting[0]}" if fitting else "set geometry.unit to the file's unit"
+    sides = " x ".join(f"{v * 1e3:.4g}" for v in sides_m)
     raise ConfigError(
-        f"geometry.unit = '{unit}': mesh '{source}' spans {sides} m; expected a bone {low_m * 1e3:g} mm to "
-        f"{high_m:g} m across (read with unit '{other}' it would span {as_other_m:.4g} m: is the unit '{other}'?)"
+        f"geometry.unit is not set, so mesh '{source}' is read in {DEFAULT_MESH_UNIT} and spans {sides} mm; expected a bone "
+        f"{low_m * 1e3:g} mm to {high_m * 1e3:g} mm across ({hint}; an explicit unit skips this check)"
     )
 
 
@@ -144,7 +151,7 @@ def read_meshio_file(comm: MPI.Comm, geometry: MeshioFile) -> Domain:
         except Exception as err:  # meshio raises many types on unreadable files
             raise MeshError(f"mesh file '{source}' could not be read by meshio: {err}") from err
         points = mesh.points * geometry.scale_to_m
-        check_extent(points.min(axis=0), points.max(axis=0), unit=geometry.unit, source=source)
+        check_extent(points.min(axis=0), points.max(axis=0), geometry, source=source)
         array = _tag_array(mesh, geometry.tag_map, source)
         by_type: dict[str, tuple[list, list]] = {"tetra": ([], []), "triangle": ([], [])}
         for block, tags in zip(mesh.cells, mesh.cell_data[array], strict=True):
@@ -260,7 +267,7 @@ def read_stl_surface(comm: MPI.Comm, geometry: StlSurface, sizes: MeshSizes, *, 
             raise MeshError(f"STL file '{source}' could not be read by gmsh: {err}") from err
         node_tags, coords, _ = gmsh.model.mesh.getNodes()
         coords = coords.reshape(-1, 3) * geometry.scale_to_m
-        check_extent(coords.min(axis=0), coords.max(axis=0), unit=geometry.unit, source=source)
+        check_extent(coords.min(axis=0), coords.max(axis=0), geometry, source=source)
         _, triangle_nodes = gmsh.model.mesh.getElementsByType(2)
         check_closed(_node_index(node_tags)[triangle_nodes.reshape(-1, 3)], source)
         surfaces = [tag for _, tag in gmsh.model.getEntities(2)]

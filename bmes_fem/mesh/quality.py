@@ -4,7 +4,8 @@ For a tetrahedron with face normals n_i (face i opposite vertex i, outward), the
 edge shared by faces i and j is ``theta_ij = pi - angle(n_i, n_j)``; the radius ratio is
 ``rho = 3 r_in / R_circ`` (1 for the regular tetrahedron, 0 when flat), with ``r_in = 3 V / sum A_i`` and
 ``R_circ = |a^2 (b x c) + b^2 (c x a) + c^2 (a x b)| / (12 V)`` (a, b, c the edges from vertex 0).
-Degenerate cells (|V| <= 1e-12 x mean |V|) raise MeshError (bmes_fem.mesh.domain.check_cell_volumes).
+The worst cell (smallest radius ratio) is reported by midpoint and region. Degenerate cells
+(|V| <= 1e-12 x mean |V|) raise MeshError (bmes_fem.mesh.domain.check_cell_volumes).
 Every number is reduced over the communicator, so serial and parallel runs report the same values.
 """
 
@@ -91,7 +92,6 @@ def mesh_quality(domain: Domain) -> dict:
             "vertices": _region_vertex_count(mesh, cells),
             "volume_mm3": comm.allreduce(float(volumes_m3[cells].sum()), op=MPI.SUM) * M3_TO_MM3,
         }
-    worst = int(np.argmin(radius_ratio)) if radius_ratio.size else -1
     return {
         "source": domain.source,
         "cells": mesh.topology.index_map(3).size_global,
@@ -104,14 +104,21 @@ def mesh_quality(domain: Domain) -> dict:
         "radius_ratio_min": _global_min(comm, radius_ratio),
         "radius_ratio_mean": comm.allreduce(float(radius_ratio.sum()), op=MPI.SUM)
         / comm.allreduce(radius_ratio.size, op=MPI.SUM),
-        "worst_cell_midpoint_mm": _worst_midpoint_mm(comm, radius_ratio, _owned_corners_m(mesh), worst),
+        **_worst_cell(domain, radius_ratio),
     }
 
 
-def _worst_midpoint_mm(comm: MPI.Comm, ratio: np.ndarray, corners_m: np.ndarray, worst: int) -> list[float]:
-    """Midpoint of the cell with the smallest radius ratio over all ranks (where to look in a viewer)."""
-    local = (float(ratio[worst]), corners_m[worst].mean(axis=0).tolist()) if worst >= 0 else (math.inf, None)
-    return [v * 1e3 for v in min(comm.allgather(local), key=lambda item: item[0])[1]]
+def _worst_cell(domain: Domain, radius_ratio: np.ndarray) -> dict:
+    """Midpoint (where to look in a viewer) and region of the cell with the smallest radius ratio over all ranks."""
+    local: tuple = (math.inf, None, None)
+    if radius_ratio.size:
+        worst = int(np.argmin(radius_ratio))
+        tag = domain.cell_tags.values[domain.cell_tags.indices == worst]
+        region = {value: name for name, value in domain.regions.items()}.get(int(tag[0])) if tag.size else None
+        midpoint_mm = _owned_corners_m(domain.mesh)[worst].mean(axis=0) * 1e3
+        local = (float(radius_ratio[worst]), midpoint_mm.tolist(), region)
+    _, midpoint_mm, region = min(domain.mesh.comm.allgather(local), key=lambda item: item[0])
+    return {"worst_cell_midpoint_mm": midpoint_mm, "worst_cell_region": region}
 
 
 def mesh_report(config: Config, comm: MPI.Comm = MPI.COMM_WORLD) -> dict:
@@ -124,5 +131,7 @@ def mesh_report(config: Config, comm: MPI.Comm = MPI.COMM_WORLD) -> dict:
         "size_mm": sizes.global_m * 1e3,
         "lesion_size_mm": [zone.mesh_size_m * 1e3 for zone in sizes.zones],
         "articular_size_mm": None if sizes.articular is None else sizes.articular.mesh_size_m * 1e3,
+        "region_size_mm": {region.region: region.mesh_size_m * 1e3 for region in sizes.regions},
+        "junction_size_mm": None if sizes.junction_m is None else sizes.junction_m * 1e3,
         **mesh_quality(build_domain(config, comm)),
     }

@@ -1,182 +1,57 @@
-"""Parametric bone and verification geometries built with gmsh/OpenCASCADE (lengths in mm, meshes in metres).
+"""Parametric bone and verification geometries meshed with gmsh/OpenCASCADE from their config sections.
+
+The sections (bmes_fem.config.geometry) hold SI metres and are checked when the config is loaded; the
+builders here work in mm for OCC (the Domain is in metres).
 
 Bones are layered (``_build_layered_bone``): a cortical shell of thickness t_ct over a trabecular core
 that reaches the cut, a subchondral plate of thickness t_sc under the articular (cartilage-bearing)
 surface, and optionally a physeal scar: a slab of the trabecular core between two parallel planes.
 
 - Femoral head (origin at the head centre, x medial, y anterior, z superior): ball fused with a neck
-  cylinder along the neck axis ``a = (sin(ns) cos(av), sin(ns) sin(av), -cos(ns))`` (ns neck-shaft angle,
-  av anteversion), cut perpendicular to ``a`` at distance neck_length; cartilage where ``a.x > R cos(psi_c)``.
+  cylinder along the neck axis ``a``, cut perpendicular to ``a`` at distance neck_length; cartilage
+  where ``a.x > R cos(psi_c)``.
 - Distal femur (origin at the distal-most level midway between the condyles, z proximal along the shaft,
   x medial, y anterior): two ellipsoidal condyles at x = +-spacing/2 with their lowest points at z = 0,
   a truncated-cone metaphysis from the condyle centre height to the shaft, a shaft cylinder cut at
   z = length; cartilage on the condyles where z < articular_height.
-- Verification shapes: box and cylinder (articular top z = height, cut bottom z = 0, periosteal sides),
-  sphere (one boundary, ``surface``). All single-region ``trabecular``.
+- Verification shapes, region trabecular, boundaries named after their faces: box (xmin ... zmax),
+  cylinder (bottom, top, side), sphere (surface), sphere octant (x_symmetry, y_symmetry, z_symmetry,
+  surface). A box with ``divisions`` is meshed by DOLFINx (structured, 6 tetrahedra per hexahedron).
 
 gmsh runs on rank 0 of the communicator only (bmes_fem.mesh.meshing); the mesh is distributed by DOLFINx.
 """
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
+import dolfinx
 import gmsh
 import numpy as np
 from mpi4py import MPI
 
+from bmes_fem.config.geometry import (
+    BONE_BOUNDARIES,
+    BoxGeometry,
+    CylinderGeometry,
+    FemoralCondyleGeometry,
+    FemoralHeadGeometry,
+    ParametricGeometry,
+    PhysealScar,
+    SphereGeometry,
+    SphereOctantGeometry,
+)
 from bmes_fem.errors import MeshError
 from bmes_fem.mesh.domain import Domain
-from bmes_fem.mesh.meshing import (
-    BOUNDARY_TAGS,
-    REGION_TAGS,
-    MeshSizes,
-    RefinementZone,
-    SurfaceRefinement,
-    mesh_on_root,
-)
+from bmes_fem.mesh.meshing import BOUNDARY_TAGS, REGION_TAGS, MeshSizes, mesh_on_root
 
 MM_PER_M = 1e3
+MESH_ADAPT_2D = 1  # gmsh's 2D MeshAdapt: copes with the distorted parametrisation of BSpline faces
+CONDYLE_POLE_TILT_RAD = math.radians(4.0)  # see _femoral_condyle_bone
 
 DimTags = list[tuple[int, int]]
-
-
-LAYER_GAP_M = 1e-4  # cortical and subchondral thicknesses must differ by this, or OCC fragments fail
-
-
-def _check_positive(kind: str, **lengths: float) -> None:
-    bad = [f"{k}={v}" for k, v in lengths.items() if not v > 0]
-    if bad:
-        raise ValueError(f"{kind} lengths must be > 0: {', '.join(bad)}")
-
-
-def _check_layers(cortical_thickness_m: float, subchondral_thickness_m: float) -> None:
-    """The plate's inner surface must not coincide with the core's surface (|t_ct - t_sc| >= 0.1 mm)."""
-    if abs(cortical_thickness_m - subchondral_thickness_m) < LAYER_GAP_M:
-        raise ValueError(
-            f"cortical_thickness_m={cortical_thickness_m} and subchondral_thickness_m={subchondral_thickness_m} "
-            f"must differ by at least {LAYER_GAP_M} m (coincident layer surfaces)"
-        )
-
-
-@dataclass(frozen=True)
-class PhysealScarSlab:
-    """Physeal scar: trabecular bone within thickness/2 of a plane at ``depth_m`` below the articular apex."""
-
-    depth_m: float
-    thickness_m: float = 0.001
-
-    def __post_init__(self):
-        _check_positive("physeal scar", depth_m=self.depth_m, thickness_m=self.thickness_m)
-
-
-@dataclass(frozen=True)
-class FemoralHeadShape:
-    """Ball (head) fused with a cylinder (neck) cut perpendicular to the neck axis; lengths in metres."""
-
-    head_radius_m: float = 0.024
-    neck_radius_m: float = 0.016
-    neck_length_m: float = 0.030
-    neck_shaft_angle_deg: float = 130.0
-    anteversion_deg: float = 12.0
-    articular_half_angle_deg: float = 80.0
-    cortical_thickness_m: float = 0.0015
-    subchondral_thickness_m: float = 0.0010
-    physeal_scar: PhysealScarSlab | None = None
-
-    def __post_init__(self):
-        R, rn, L = self.head_radius_m, self.neck_radius_m, self.neck_length_m
-        t_ct, t_sc = self.cortical_thickness_m, self.subchondral_thickness_m
-        _check_positive("femoral head", head_radius_m=R, neck_radius_m=rn, neck_length_m=L,
-                        cortical_thickness_m=t_ct, subchondral_thickness_m=t_sc)
-        _check_layers(t_ct, t_sc)
-        if not rn + t_sc < R:
-            raise ValueError(f"neck_radius_m={rn} + subchondral_thickness_m={t_sc} must be < head_radius_m={R}")
-        if not t_ct < rn:
-            raise ValueError(f"cortical_thickness_m={t_ct} must be < neck_radius_m={rn}")
-        junction_m = math.sqrt(R**2 - rn**2)  # distance along the axis where the neck leaves the ball
-        if not junction_m + t_ct < L:
-            raise ValueError(
-                f"neck_length_m={L} must exceed {junction_m + t_ct:.4g} m so the neck leaves the head "
-                f"(sqrt(head_radius^2 - neck_radius^2) + cortical_thickness)"
-            )
-        if not 0 < self.articular_half_angle_deg < 180:
-            raise ValueError(f"articular_half_angle_deg={self.articular_half_angle_deg} must be in (0, 180)")
-        cap_plane_m = R * math.cos(math.radians(self.articular_half_angle_deg))
-        lowest_m = -math.sqrt((R - t_sc) ** 2 - rn**2)
-        if not lowest_m < cap_plane_m < R - t_sc:
-            lo_deg = math.degrees(math.acos(lowest_m / R))
-            hi_deg = math.degrees(math.acos((R - t_sc) / R))
-            raise ValueError(
-                f"articular_half_angle_deg={self.articular_half_angle_deg} must lie in ({hi_deg:.1f}, {lo_deg:.1f}) "
-                f"so the cartilage cap spans the subchondral plate and stays clear of the neck"
-            )
-        if self.physeal_scar is not None:
-            scar = self.physeal_scar
-            _check_slab_inside("physeal_scar.depth_m", scar, low_m=t_sc, high_m=R + L - t_ct)
-
-    def neck_axis(self) -> np.ndarray:
-        """Unit vector from the neck cut towards the head centre (= the head pole)."""
-        ns = math.radians(self.neck_shaft_angle_deg)
-        av = math.radians(self.anteversion_deg)
-        return np.array([math.sin(ns) * math.cos(av), math.sin(ns) * math.sin(av), -math.cos(ns)])
-
-
-@dataclass(frozen=True)
-class FemoralCondyleShape:
-    """Distal femur: two ellipsoidal condyles, a conical metaphysis and a shaft; lengths in metres.
-
-    Condyle semi-axes (width/2, length/2, height/2) give sagittal radii of curvature
-    r_distal = (length/2)^2 / (height/2) and r_posterior = (height/2)^2 / (length/2).
-    """
-
-    condyle_spacing_m: float = 0.048  # medial-lateral distance between the condyle centres
-    condyle_width_m: float = 0.030  # medial-lateral extent of one condyle
-    condyle_length_m: float = 0.060  # anterior-posterior extent
-    condyle_height_m: float = 0.050  # proximal-distal extent
-    metaphysis_radius_m: float = 0.030  # cone radius at the condyle centre height
-    metaphysis_length_m: float = 0.045  # cone length up to the shaft
-    shaft_radius_m: float = 0.014
-    length_m: float = 0.100  # distal-most point to the cut
-    articular_height_m: float = 0.020  # cartilage on the condyles below this height
-    cortical_thickness_m: float = 0.0015
-    subchondral_thickness_m: float = 0.0010
-    physeal_scar: PhysealScarSlab | None = None
-
-    def __post_init__(self):
-        _check_positive("femoral condyle", **{k: v for k, v in vars(self).items() if k.endswith("_m")})
-        t_ct, t_sc = self.cortical_thickness_m, self.subchondral_thickness_m
-        _check_layers(t_ct, t_sc)
-        semi_min_m = min(self.condyle_width_m, self.condyle_length_m, self.condyle_height_m) / 2
-        if not max(t_ct, t_sc) < 0.25 * semi_min_m:
-            raise ValueError(
-                f"cortical_thickness_m={t_ct} and subchondral_thickness_m={t_sc} must be below "
-                f"a quarter of the smallest condyle semi-axis ({semi_min_m} m)"
-            )
-        if not self.condyle_spacing_m > self.condyle_width_m:
-            raise ValueError(
-                f"condyle_spacing_m={self.condyle_spacing_m} must exceed condyle_width_m={self.condyle_width_m} "
-                f"(the intercondylar notch lies between the condyles)"
-            )
-        if not self.shaft_radius_m < self.metaphysis_radius_m:
-            raise ValueError(f"shaft_radius_m={self.shaft_radius_m} must be < metaphysis_radius_m={self.metaphysis_radius_m}")
-        if not 2 * t_sc < self.articular_height_m < self.condyle_height_m / 2:
-            raise ValueError(
-                f"articular_height_m={self.articular_height_m} must lie in ({2 * t_sc}, {self.condyle_height_m / 2}) "
-                f"(above the plate, below the condyle centres)"
-            )
-        shaft_start_m = self.condyle_height_m / 2 + self.metaphysis_length_m
-        if not self.length_m > shaft_start_m + t_ct:
-            raise ValueError(f"length_m={self.length_m} must exceed {shaft_start_m + t_ct:.4g} m (condyles + metaphysis)")
-        if self.physeal_scar is not None:
-            _check_slab_inside("physeal_scar.depth_m", self.physeal_scar, low_m=t_sc, high_m=self.length_m - t_ct)
-
-
-def _check_slab_inside(key: str, scar: PhysealScarSlab, *, low_m: float, high_m: float) -> None:
-    half = scar.thickness_m / 2
-    if not low_m + half < scar.depth_m < high_m - half:
-        raise ValueError(f"{key}={scar.depth_m} must lie in ({low_m + half:.4g}, {high_m - half:.4g}) so the scar is inside the bone")
 
 
 @dataclass(frozen=True)
@@ -191,6 +66,14 @@ class _LayeredBone:
     cortical_mm: float
     subchondral_mm: float
     scar_slab: Callable[[], DimTags] | None = None
+
+
+def _add_boundary_groups(name: str, faces: dict[str, list[int]]) -> None:
+    """One physical group per boundary name; MeshError naming a boundary that got no face."""
+    for boundary, tags in faces.items():
+        if not tags:
+            raise MeshError(f"gmsh:{name}: construction produced no {boundary} surface")
+        gmsh.model.addPhysicalGroup(2, tags, BOUNDARY_TAGS[boundary], boundary)
 
 
 def _build_layered_bone(name: str, bone: _LayeredBone) -> None:
@@ -230,7 +113,7 @@ def _build_layered_bone(name: str, bone: _LayeredBone) -> None:
         gmsh.model.addPhysicalGroup(3, sorted(tags), REGION_TAGS[region], region)
 
     tol_mm = 1e-3 * bone.cortical_mm
-    faces = {"articular": [], "periosteal": [], "cut": []}
+    faces: dict[str, list[int]] = {boundary: [] for boundary in BONE_BOUNDARIES}
     exterior = gmsh.model.getBoundary([(3, v) for v in volumes], combined=True, oriented=False)
     for _, face in exterior:
         (volume,), _ = gmsh.model.getAdjacencies(2, face)
@@ -241,20 +124,20 @@ def _build_layered_bone(name: str, bone: _LayeredBone) -> None:
             faces["cut"].append(face)
         else:
             faces["periosteal"].append(face)
-    for boundary, tags in faces.items():
-        if not tags:
-            raise MeshError(f"gmsh:{name}: construction produced no {boundary} surface")
-        gmsh.model.addPhysicalGroup(2, tags, BOUNDARY_TAGS[boundary], boundary)
+    _add_boundary_groups(name, faces)
+    for _, face in gmsh.model.getEntities(2):
+        if gmsh.model.getType(2, face) == "BSpline surface":  # the dilated spheres of the condyles
+            gmsh.model.mesh.setAlgorithm(2, face, MESH_ADAPT_2D)
 
 
 def _scar_slab(
-    scar: PhysealScarSlab | None, outward: np.ndarray, *, apex_mm: float, radius_mm: float
+    scar: PhysealScar | None, outward: np.ndarray, *, apex_mm: float, radius_mm: float
 ) -> Callable[[], DimTags] | None:
     """Adds a disc of the scar's thickness centred on the plane outward.x = apex - depth (None without a scar)."""
     if scar is None:
         return None
-    centre_mm = apex_mm - scar.depth_m * MM_PER_M
-    thickness_mm = scar.thickness_m * MM_PER_M
+    centre_mm = apex_mm - scar.depth * MM_PER_M
+    thickness_mm = scar.thickness * MM_PER_M
 
     def add() -> DimTags:
         start = (centre_mm - thickness_mm / 2) * outward
@@ -263,13 +146,13 @@ def _scar_slab(
     return add
 
 
-def _femoral_head_bone(shape: FemoralHeadShape) -> _LayeredBone:
+def _femoral_head_bone(geometry: FemoralHeadGeometry) -> _LayeredBone:
     occ = gmsh.model.occ
-    R = shape.head_radius_m * MM_PER_M
-    rn = shape.neck_radius_m * MM_PER_M
-    L = shape.neck_length_m * MM_PER_M
-    a = shape.neck_axis()
-    cap_plane = R * math.cos(math.radians(shape.articular_half_angle_deg))
+    R = geometry.head_radius * MM_PER_M
+    rn = geometry.neck_radius * MM_PER_M
+    L = geometry.neck_length * MM_PER_M
+    a = np.array(geometry.neck_axis())
+    cap_plane = R * math.cos(geometry.articular_half_angle)
     z_cross_a = np.cross([0.0, 0.0, 1.0], a)
     pole_angle_rad = math.acos(float(np.clip(a[2], -1.0, 1.0)))
 
@@ -288,138 +171,151 @@ def _femoral_head_bone(shape: FemoralHeadShape) -> _LayeredBone:
         """Everything of the head beyond the cap plane dot(x, a) = cap_plane."""
         return [(3, occ.addCylinder(*(cap_plane * a), *((2 * R - cap_plane) * a), 2 * R))]
 
-    scar_slab = _scar_slab(shape.physeal_scar, a, apex_mm=R, radius_mm=2 * R)
+    scar_slab = _scar_slab(geometry.physeal_scar, a, apex_mm=R, radius_mm=2 * R)
     return _LayeredBone(
         solid, ball, cartilage_side, -L * a, a,
-        shape.cortical_thickness_m * MM_PER_M, shape.subchondral_thickness_m * MM_PER_M, scar_slab,
+        geometry.cortical_thickness * MM_PER_M, geometry.subchondral_thickness * MM_PER_M, scar_slab,
     )
 
 
-def _femoral_condyle_bone(shape: FemoralCondyleShape) -> _LayeredBone:
+def _femoral_condyle_bone(geometry: FemoralCondyleGeometry) -> _LayeredBone:
+    """Condyles are dilated unit spheres (BSpline faces). Their mesh degrades at a sphere pole where the two
+    tangent semi-axes differ (width/2 and length/2 at the distal point), so each sphere is turned to put
+    its poles on the medial-lateral axis (tangent semi-axes length/2 and height/2, nearly equal), tilted
+    proximally by CONDYLE_POLE_TILT_RAD: the notch-side pole then lies inside the metaphysis, off the
+    cone's base plane (a pole on that plane breaks the OCC fuse)."""
     occ = gmsh.model.occ
-    mm = {k: v * MM_PER_M for k, v in vars(shape).items() if k.endswith("_m")}
-    semi = np.array([mm["condyle_width_m"], mm["condyle_length_m"], mm["condyle_height_m"]]) / 2
+    semi = np.array([geometry.condyle_width, geometry.condyle_length, geometry.condyle_height]) * MM_PER_M / 2
+    spacing = geometry.condyle_spacing * MM_PER_M
+    metaphysis_radius, shaft_radius = geometry.metaphysis_radius * MM_PER_M, geometry.shaft_radius * MM_PER_M
+    length = geometry.length * MM_PER_M
     centre_z = semi[2]
-    shaft_start = centre_z + mm["metaphysis_length_m"]
+    shaft_start = centre_z + geometry.metaphysis_length * MM_PER_M
     axis_z = np.array([0.0, 0.0, 1.0])
+    reach = 2 * (spacing + semi.max())  # beyond the bone in every direction
 
     def condyles(offset: float) -> DimTags:
         parts = []
         for side in (1.0, -1.0):
-            x0 = side * mm["condyle_spacing_m"] / 2
+            x0 = side * spacing / 2
             ball = [(3, occ.addSphere(x0, 0.0, centre_z, 1.0))]
+            occ.rotate(ball, x0, 0.0, centre_z, 0, 1, 0, -side * (math.pi / 2 - CONDYLE_POLE_TILT_RAD))
             occ.dilate(ball, x0, 0.0, centre_z, *(semi - offset))
             parts += ball
         fused, _ = occ.fuse(parts[:1], parts[1:])
         return fused
 
     def solid(offset: float) -> DimTags:
-        cone = occ.addCone(0, 0, centre_z, 0, 0, mm["metaphysis_length_m"],
-                           mm["metaphysis_radius_m"] - offset, mm["shaft_radius_m"] - offset)
-        shaft = occ.addCylinder(0, 0, shaft_start, 0, 0, mm["length_m"] - shaft_start, mm["shaft_radius_m"] - offset)
+        cone = occ.addCone(0, 0, centre_z, 0, 0, shaft_start - centre_z, metaphysis_radius - offset, shaft_radius - offset)
+        shaft = occ.addCylinder(0, 0, shaft_start, 0, 0, length - shaft_start, shaft_radius - offset)
         fused, _ = occ.fuse(condyles(offset), [(3, cone), (3, shaft)])
         return fused
 
     def cartilage_side() -> DimTags:
-        reach = 2 * (mm["condyle_spacing_m"] + semi.max())
-        return [(3, occ.addBox(-reach, -reach, -reach, 2 * reach, 2 * reach, reach + mm["articular_height_m"]))]
+        return [(3, occ.addBox(-reach, -reach, -reach, 2 * reach, 2 * reach, reach + geometry.articular_height * MM_PER_M))]
 
-    scar_slab = _scar_slab(shape.physeal_scar, -axis_z, apex_mm=0.0, radius_mm=2 * (mm["condyle_spacing_m"] + semi.max()))
+    scar_slab = _scar_slab(geometry.physeal_scar, -axis_z, apex_mm=0.0, radius_mm=reach)
     return _LayeredBone(
-        solid, condyles, cartilage_side, mm["length_m"] * axis_z, axis_z,
-        mm["cortical_thickness_m"], mm["subchondral_thickness_m"], scar_slab,
+        solid, condyles, cartilage_side, length * axis_z, axis_z,
+        geometry.cortical_thickness * MM_PER_M, geometry.subchondral_thickness * MM_PER_M, scar_slab,
     )
 
 
-def femoral_head(
-    comm: MPI.Comm,
-    shape: FemoralHeadShape,
-    *,
-    mesh_size_m: float,
-    refinement: Sequence[RefinementZone] = (),
-    articular: SurfaceRefinement | None = None,
-    save_path: Path | None = None,
-) -> Domain:
-    """Mesh the femoral head: regions trabecular, cortical, subchondral_plate (+ physeal_scar);
-    boundaries articular, periosteal, cut. ``save_path``: also write the tagged mesh as gmsh .msh (mm)."""
-    sizes = MeshSizes(mesh_size_m, tuple(refinement), articular)
-    build = lambda: _build_layered_bone("femoral_head", _femoral_head_bone(shape))  # noqa: E731
-    return _mesh(comm, "femoral_head", build, sizes, save_path)
-
-
-def femoral_condyle(
-    comm: MPI.Comm,
-    shape: FemoralCondyleShape,
-    *,
-    mesh_size_m: float,
-    refinement: Sequence[RefinementZone] = (),
-    articular: SurfaceRefinement | None = None,
-    save_path: Path | None = None,
-) -> Domain:
-    """Mesh the distal femur with the femoral head's region and boundary names (condyles articular)."""
-    sizes = MeshSizes(mesh_size_m, tuple(refinement), articular)
-    build = lambda: _build_layered_bone("femoral_condyle", _femoral_condyle_bone(shape))  # noqa: E731
-    return _mesh(comm, "femoral_condyle", build, sizes, save_path)
-
-
-def _tag_single_region(faces_by_boundary: Callable[[list[int]], dict[str, list[int]]]) -> None:
-    """Tag the one OCC volume trabecular and its faces by ``faces_by_boundary(face tags)``."""
+def _tag_single_region(name: str, boundary_names: tuple[str, ...], boundary_of: Callable[[np.ndarray], str]) -> None:
+    """Tag the one OCC volume trabecular and each of its faces ``boundary_of(centre of mass in mm)``."""
     gmsh.model.occ.synchronize()
     (_, volume), = gmsh.model.getEntities(3)
     gmsh.model.addPhysicalGroup(3, [volume], REGION_TAGS["trabecular"], "trabecular")
-    faces = [tag for _, tag in gmsh.model.getBoundary([(3, volume)], oriented=False)]
-    for boundary, tags in faces_by_boundary(faces).items():
-        gmsh.model.addPhysicalGroup(2, tags, BOUNDARY_TAGS[boundary], boundary)
+    faces: dict[str, list[int]] = {boundary: [] for boundary in boundary_names}
+    for _, face in gmsh.model.getBoundary([(3, volume)], oriented=False):
+        faces[boundary_of(np.array(gmsh.model.occ.getCenterOfMass(2, face)))].append(face)
+    _add_boundary_groups(name, faces)
 
 
-def _top_bottom_sides(height_mm: float) -> Callable[[list[int]], dict[str, list[int]]]:
-    """articular: faces at z = height, cut: faces at z = 0, periosteal: the rest (by face centre)."""
-    def split(faces: list[int]) -> dict[str, list[int]]:
-        z_mm = {face: gmsh.model.occ.getCenterOfMass(2, face)[2] for face in faces}
-        tol_mm = 1e-6 * height_mm
-        groups = {
-            "articular": [f for f in faces if abs(z_mm[f] - height_mm) < tol_mm],
-            "cut": [f for f in faces if abs(z_mm[f]) < tol_mm],
-        }
-        groups["periosteal"] = [f for f in faces if f not in groups["articular"] + groups["cut"]]
-        return groups
-
-    return split
+def _box_planes(geometry: BoxGeometry, length_scale: float) -> dict[str, tuple[int, float]]:
+    """Face name -> (axis, coordinate of its plane) of the box, lengths in metres times ``length_scale``."""
+    lower = np.array(geometry.origin) * length_scale
+    upper = lower + np.array(geometry.lengths) * length_scale
+    return {name: (index // 2, float((lower, upper)[index % 2][index // 2])) for index, name in enumerate(geometry.boundary_names())}
 
 
-def box(comm: MPI.Comm, *, lengths_m: tuple[float, float, float], mesh_size_m: float, refinement: Sequence[RefinementZone] = ()) -> Domain:
-    """Mesh [-lx/2, lx/2] x [-ly/2, ly/2] x [0, lz]: trabecular; articular top, cut bottom, periosteal sides."""
-    _check_positive("box", lx_m=lengths_m[0], ly_m=lengths_m[1], lz_m=lengths_m[2])
-    lx, ly, lz = (v * MM_PER_M for v in lengths_m)
+def _box(geometry: BoxGeometry) -> None:
+    """Box from origin to origin + lengths; a face is named by the plane its centre lies on."""
+    gmsh.model.occ.addBox(*(np.array(geometry.origin) * MM_PER_M), *(np.array(geometry.lengths) * MM_PER_M))
+    planes = _box_planes(geometry, MM_PER_M)
 
-    def build():
-        gmsh.model.occ.addBox(-lx / 2, -ly / 2, 0.0, lx, ly, lz)
-        _tag_single_region(_top_bottom_sides(lz))
+    def face_name(centre: np.ndarray) -> str:
+        return min(planes, key=lambda name: abs(centre[planes[name][0]] - planes[name][1]))
 
-    return _mesh(comm, "box", build, MeshSizes(mesh_size_m, tuple(refinement)), None)
-
-
-def cylinder(comm: MPI.Comm, *, radius_m: float, height_m: float, mesh_size_m: float, refinement: Sequence[RefinementZone] = ()) -> Domain:
-    """Mesh the cylinder x^2 + y^2 < r^2, 0 < z < h: trabecular; articular top, cut bottom, periosteal side."""
-    _check_positive("cylinder", radius_m=radius_m, height_m=height_m)
-
-    def build():
-        gmsh.model.occ.addCylinder(0, 0, 0, 0, 0, height_m * MM_PER_M, radius_m * MM_PER_M)
-        _tag_single_region(_top_bottom_sides(height_m * MM_PER_M))
-
-    return _mesh(comm, "cylinder", build, MeshSizes(mesh_size_m, tuple(refinement)), None)
+    _tag_single_region("box", geometry.boundary_names(), face_name)
 
 
-def sphere(comm: MPI.Comm, *, radius_m: float, mesh_size_m: float, refinement: Sequence[RefinementZone] = ()) -> Domain:
-    """Mesh a ball at the origin: region trabecular, boundary surface."""
-    _check_positive("sphere", radius_m=radius_m)
+def _cylinder(geometry: CylinderGeometry) -> None:
+    height = geometry.height * MM_PER_M
+    gmsh.model.occ.addCylinder(0, 0, 0, 0, 0, height, geometry.radius * MM_PER_M)
+    tol_mm = 1e-6 * height
 
-    def build():
-        gmsh.model.occ.addSphere(0, 0, 0, radius_m * MM_PER_M)
-        _tag_single_region(lambda faces: {"surface": faces})
+    def face_name(centre: np.ndarray) -> str:
+        return "bottom" if abs(centre[2]) < tol_mm else "top" if abs(centre[2] - height) < tol_mm else "side"
 
-    return _mesh(comm, "sphere", build, MeshSizes(mesh_size_m, tuple(refinement)), None)
+    _tag_single_region("cylinder", geometry.boundary_names(), face_name)
 
 
-def _mesh(comm: MPI.Comm, name: str, build: Callable[[], None], sizes: MeshSizes, save_path: Path | None) -> Domain:
-    return mesh_on_root(comm, f"gmsh:{name}", build, sizes, unit_to_m=1 / MM_PER_M, save_path=save_path)
+def _sphere(geometry: SphereGeometry) -> None:
+    gmsh.model.occ.addSphere(0, 0, 0, geometry.radius * MM_PER_M)
+    _tag_single_region("sphere", geometry.boundary_names(), lambda _centre: "surface")
+
+
+def _sphere_octant(geometry: SphereOctantGeometry) -> None:
+    """Ball intersected with the octant box [0, R]^3; a planar face's centre has one coordinate 0."""
+    occ = gmsh.model.occ
+    radius = geometry.radius * MM_PER_M
+    occ.intersect([(3, occ.addSphere(0, 0, 0, radius))], [(3, occ.addBox(0, 0, 0, radius, radius, radius))])
+    tol_mm = 1e-6 * radius
+
+    def face_name(centre: np.ndarray) -> str:
+        axis = int(np.argmin(np.abs(centre)))
+        return f"{'xyz'[axis]}_symmetry" if abs(centre[axis]) < tol_mm else "surface"
+
+    _tag_single_region("sphere_octant", geometry.boundary_names(), face_name)
+
+
+_MODELS: dict[type, Callable] = {
+    FemoralHeadGeometry: lambda geometry: _build_layered_bone("femoral_head", _femoral_head_bone(geometry)),
+    FemoralCondyleGeometry: lambda geometry: _build_layered_bone("femoral_condyle", _femoral_condyle_bone(geometry)),
+    BoxGeometry: _box,
+    CylinderGeometry: _cylinder,
+    SphereGeometry: _sphere,
+    SphereOctantGeometry: _sphere_octant,
+}
+
+
+def mesh_shape(comm: MPI.Comm, geometry: ParametricGeometry, sizes: MeshSizes, *, save_path: Path | None = None) -> Domain:
+    """Mesh the parametric ``geometry`` with gmsh (a box's ``divisions`` are not used here: see ``structured_box``).
+
+    ``save_path``: also write the tagged mesh as gmsh .msh (mm).
+    """
+    build = partial(_MODELS[type(geometry)], geometry)
+    return mesh_on_root(comm, f"gmsh:{geometry.kind}", build, sizes, unit_to_m=1 / MM_PER_M, save_path=save_path)
+
+
+def structured_box(comm: MPI.Comm, geometry: BoxGeometry, divisions: tuple[int, ...]) -> Domain:
+    """The box as nx x ny x nz hexahedra, each split into 6 tetrahedra (DOLFINx), faces tagged by plane."""
+    lower = np.array(geometry.origin)
+    mesh = dolfinx.mesh.create_box(
+        comm, [lower, lower + np.array(geometry.lengths)], list(divisions), dolfinx.mesh.CellType.tetrahedron
+    )
+    cell_map = mesh.topology.index_map(3)
+    cells = np.arange(cell_map.size_local + cell_map.num_ghosts, dtype=np.int32)
+    cell_tags = dolfinx.mesh.meshtags(mesh, 3, cells, np.full_like(cells, REGION_TAGS["trabecular"]))
+    tol_m = 1e-9 * min(geometry.lengths)
+    facets, values = [], []
+    for boundary, (axis, plane_m) in _box_planes(geometry, 1.0).items():
+        found = dolfinx.mesh.locate_entities_boundary(mesh, 2, lambda x, axis=axis, plane_m=plane_m: np.abs(x[axis] - plane_m) < tol_m)
+        facets.append(found)
+        values.append(np.full_like(found, BOUNDARY_TAGS[boundary]))
+    facets, values = np.concatenate(facets), np.concatenate(values)
+    order = np.argsort(facets)
+    facet_tags = dolfinx.mesh.meshtags(mesh, 2, facets[order], values[order])
+    boundaries = {boundary: BOUNDARY_TAGS[boundary] for boundary in geometry.boundary_names()}
+    return Domain(mesh, cell_tags, facet_tags, {"trabecular": REGION_TAGS["trabecular"]}, boundaries, "dolfinx:box")
