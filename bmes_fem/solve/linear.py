@@ -1,110 +1,108 @@
-"""Linear solves with PETSc option presets given as data; an unconverged solve raises SolverError.
+"""Linear solves: one-field steady solves (:func:`solve_linear`) and a 2x2 block system solved many times
+with the same operator (:class:`BlockSolver`, the Biot time step).
 
-Presets (options set under the problem's options prefix, user overrides on top):
-
-- ``direct``: MUMPS LU (for the coupled (u, p) system: factorised once, reused every time step).
-- ``iterative``: for one field, conjugate gradients with smoothed-aggregation AMG (GAMG; for
-  elasticity the six rigid-body modes are attached as near-nullspace; there is no hypre in this
-  PETSc build). For the coupled (u, p) system, flexible GMRES with a block lower-triangular
-  (multiplicative) field split: CG + GAMG to 1e-2 on the displacement block (rigid-body
-  near-nullspace; one V-cycle alone needed 228 outer iterations on the coarse head, 17 with the inner
-  CG) and one GAMG V-cycle on the fixed-stress pressure matrix
-  (S + alpha^2 / K_dr) M + dt (kappa K + (L + G_v) M). The unknowns are scaled (p = P p_hat, mass rows
-  times P dt), so the stopping test is on the true (unpreconditioned) residual.
+Presets (``direct``, ``iterative``, ``auto``) are PETSc options as data (:mod:`bmes_fem.solve.presets`),
+set under the prefix ``bmes_<name>_`` with the user's ``solver.petsc_options`` on top; ``auto`` picks
+one of the other two by estimated memory and time (:mod:`bmes_fem.solve.auto`). An unconverged solve
+raises SolverError naming the preset, the KSP reason, the iterations and the residual.
 """
 
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import ufl
-from dolfinx import fem, la
+from dolfinx import fem
 from dolfinx.fem import petsc as fem_petsc
-from dolfinx.fem.petsc import LinearProblem
 from petsc4py import PETSc
 
 from bmes_fem.errors import SolverError
+from bmes_fem.solve.auto import PresetChoice, resolve_preset
+from bmes_fem.solve.convergence import FieldwiseConvergence
+from bmes_fem.solve.multigrid import LinearLevel, is_elasticity_space, needs_linear_level, release_galerkin_products
+from bmes_fem.solve.nullspace import rigid_body_modes
+from bmes_fem.solve.presets import DIRECT, PRESET_NAMES, block_iterative, options_set, single_field_iterative
 
-PRESETS: dict[str, dict[str, str | int | float]] = {
-    "direct": {
-        "ksp_type": "preonly",
-        "pc_type": "lu",
-        "pc_factor_mat_solver_type": "mumps",
-    },
-    "iterative": {
-        "ksp_type": "cg",
-        "ksp_norm_type": "preconditioned",
-        "ksp_rtol": 1.0e-12,
-        "ksp_atol": 0.0,
-        "ksp_max_it": 1000,
-        "pc_type": "gamg",
-        "pc_gamg_coarse_eq_limit": 1000,
-        "mg_levels_ksp_type": "chebyshev",
-        "mg_levels_pc_type": "jacobi",
-    },
-}
+__all__ = ["BlockSolver", "SolveStats", "rigid_body_modes", "solve_linear"]
 
-
-BLOCK_PRESETS: dict[str, dict[str, str | int | float]] = {
-    "direct": PRESETS["direct"],
-    "iterative": {
-        "ksp_type": "fgmres",
-        "ksp_gmres_restart": 200,
-        "ksp_norm_type": "unpreconditioned",
-        "ksp_rtol": 1.0e-12,
-        "ksp_atol": 0.0,
-        "ksp_max_it": 500,
-        "pc_type": "fieldsplit",
-        "pc_fieldsplit_type": "multiplicative",
-        "fieldsplit_u_ksp_type": "cg",
-        "fieldsplit_u_ksp_rtol": 1.0e-2,
-        "fieldsplit_u_ksp_max_it": 200,
-        "fieldsplit_u_pc_type": "gamg",
-        "fieldsplit_u_pc_gamg_coarse_eq_limit": 1000,
-        "fieldsplit_u_mg_levels_ksp_type": "chebyshev",
-        "fieldsplit_u_mg_levels_pc_type": "jacobi",
-        "fieldsplit_p_ksp_type": "preonly",
-        "fieldsplit_p_pc_type": "gamg",
-    },
-}
+NEST_KIND = [["baij", "aij"], ["aij", "aij"]]  # displacement block with block size gdim: faster products
+REASONS = {getattr(PETSc.KSP.ConvergedReason, key): key for key in dir(PETSc.KSP.ConvergedReason) if key.isupper()}
 
 
 @dataclass(frozen=True)
 class SolveStats:
-    """What a solve cost: unknowns, Krylov iterations, final residual norm, wall time [s]."""
+    """What a solve cost: unknowns, Krylov iterations, true residual norm ||b - A x||, wall time [s].
+
+    ``preset`` is the preset used ("direct" or "iterative", also when ``auto`` chose it);
+    ``field_residuals`` (block systems, iterative) are ||r_f|| / ref_f per field (u, p), see
+    :mod:`bmes_fem.solve.convergence`.
+    """
 
     name: str
     dofs: int
     iterations: int
     residual_norm: float
     wall_time_s: float
+    preset: str = ""
+    field_residuals: tuple[float, ...] = ()
 
 
-def rigid_body_modes(space: fem.FunctionSpace) -> PETSc.NullSpace:
-    """The six rigid-body modes (3 translations, 3 rotations about the centroid) of a 3D vector space."""
-    index_map, block_size = space.dofmap.index_map, space.dofmap.index_map_bs
-    modes = [la.vector(index_map, bs=block_size, dtype=PETSc.ScalarType) for _ in range(6)]
-    arrays = [mode.array for mode in modes]
-    dofs = [space.sub(i).dofmap.list.ravel() for i in range(3)]
-    x = space.tabulate_dof_coordinates()[space.dofmap.list.ravel()]
-    x = x - x.mean(axis=0)
-    for i in range(3):
-        arrays[i][dofs[i]] = 1.0
-    arrays[3][dofs[0]], arrays[3][dofs[1]] = -x[:, 1], x[:, 0]
-    arrays[4][dofs[0]], arrays[4][dofs[2]] = x[:, 2], -x[:, 0]
-    arrays[5][dofs[2]], arrays[5][dofs[1]] = x[:, 1], -x[:, 2]
-    la.orthonormalize(modes)
-    owned = index_map.size_local * block_size
-    vectors = [PETSc.Vec().createWithArray(a[:owned], bsize=block_size, comm=space.mesh.comm) for a in arrays]
-    return PETSc.NullSpace().create(vectors=vectors)
+def _test_space(form: ufl.Form) -> fem.FunctionSpace:
+    """The (Python) space of the test function of a UFL form."""
+    return next(argument for argument in form.arguments() if argument.number() == 0).ufl_function_space()
+
+
+def _dofs(spaces: Sequence[fem.FunctionSpace]) -> int:
+    return sum(V.dofmap.index_map.size_global * V.dofmap.index_map_bs for V in spaces)
+
+
+def _check_preset(preset: str) -> None:
+    if preset not in PRESET_NAMES:
+        raise SolverError(f"solver.preset = '{preset}' is not known; expected one of {list(PRESET_NAMES)}")
+
+
+def _check_converged(
+    ksp: PETSc.KSP, name: str, preset: str, options: Mapping[str, object], field_residuals: Sequence[float] = ()
+) -> None:
+    reason = ksp.getConvergedReason()
+    if reason > 0:
+        return
+    fields = f"; per-field relative residuals {', '.join(f'{r:.2e}' for r in field_residuals)}" if field_residuals else ""
+    raise SolverError(
+        f"{name} solve with solver.preset '{preset}' did not converge: reason {reason}, {ksp.getIterationNumber()} "
+        f"iterations, residual norm {ksp.getResidualNorm():.3e} ({REASONS.get(reason, 'unknown')}{fields}; options: {dict(options)})"
+    )
+
+
+def _local_vectors(vector: PETSc.Vec) -> list[PETSc.Vec]:
+    return vector.getNestSubVecs() if vector.getType() == PETSc.Vec.Type.NEST else [vector]
+
+
+def _zero(vector: PETSc.Vec) -> None:
+    for block in _local_vectors(vector):
+        with block.localForm() as local:
+            local.set(0.0)
+
+
+def _accumulate_ghosts(vector: PETSc.Vec) -> None:
+    for block in _local_vectors(vector):
+        block.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
+
+
+def _create_ksp(operator: PETSc.Mat, prefix: str) -> PETSc.KSP:
+    ksp = PETSc.KSP().create(operator.comm)
+    ksp.setOperators(operator, operator)
+    ksp.setOptionsPrefix(prefix)
+    return ksp
 
 
 def solve_linear(
-    a: fem.Form,
-    rhs: fem.Form,
+    a: ufl.Form,
+    rhs: ufl.Form,
     *,
     name: str,
     preset: str,
@@ -112,122 +110,218 @@ def solve_linear(
     overrides: Mapping[str, object] | None = None,
     near_nullspace: PETSc.NullSpace | None = None,
 ) -> tuple[fem.Function, SolveStats]:
-    """Assemble and solve a(u, v) = rhs(v); raise SolverError naming the preset if KSP diverged."""
-    if preset not in PRESETS:
-        raise SolverError(f"solver.preset = '{preset}' is not known; expected one of {sorted(PRESETS)}")
-    options = {**PRESETS[preset], **(overrides or {})}
+    """Assemble and solve a(u, v) = rhs(v) once.
+
+    ``iterative``: CG with a p-multigrid (degree > 1) or GAMG (degree 1) V-cycle; a vector space with one
+    component per dimension is stored as BAIJ and gets the rigid-body modes (built here) as near-nullspace
+    of its GAMG level. ``near_nullspace``, if given, is attached to the operator instead (used when the
+    options put GAMG on it).
+    """
+    _check_preset(preset)
     start = time.perf_counter()
-    problem = LinearProblem(a, rhs, bcs=list(bcs), petsc_options_prefix=f"bmes_{name}_", petsc_options=options)
-    if near_nullspace is not None:
-        problem.A.setNearNullSpace(near_nullspace)
-    solution = problem.solve()
-    ksp = problem.solver
-    _check_converged(ksp, name, preset, options)
+    a_form, rhs_form = fem.form(a), fem.form(rhs)
+    space = _test_space(a)
+    comm = space.mesh.comm
+    dofs = _dofs([space])
+    choice = resolve_preset(preset, name=name, dofs=dofs, gdim=space.mesh.geometry.dim, expected_solves=1, comm=comm)
+    iterative, elasticity = choice.preset == "iterative", is_elasticity_space(space)
+    multigrid = iterative and needs_linear_level(space)
+    options = {**(single_field_iterative(multigrid) if iterative else DIRECT), **(overrides or {})}
+    A = fem_petsc.assemble_matrix(a_form, bcs=list(bcs), kind="baij" if iterative and elasticity else None)
+    A.assemble()
+    if near_nullspace is not None or (iterative and elasticity and not multigrid):
+        A.setNearNullSpace(near_nullspace if near_nullspace is not None else rigid_body_modes(space))
+    b = fem_petsc.assemble_vector(rhs_form)
+    fem_petsc.apply_lifting(b, [a_form], bcs=[list(bcs)])
+    _accumulate_ghosts(b)
+    fem_petsc.set_bc(b, list(bcs))
+    solution = fem.Function(space)
+    x = A.createVecRight()
+    ksp = _create_ksp(A, f"bmes_{name}_")
+    linear_level = LinearLevel(a, bcs) if multigrid else None
+    with options_set(ksp.getOptionsPrefix(), options):
+        ksp.setFromOptions()
+        if linear_level is not None:
+            linear_level.attach(ksp.getPC())
+        ksp.setUp()
+        ksp.setUpOnBlocks()
+        release_galerkin_products(ksp.getPC())
+        ksp.solve(b, x)
+    _check_converged(ksp, name, choice.preset, options)
+    solution.x.array[: x.getLocalSize()] = x.array_r
+    solution.x.scatter_forward()
     if not np.all(np.isfinite(solution.x.array)):
-        raise SolverError(f"{name} solve with solver.preset '{preset}' returned non-finite values")
-    iterations, residual = ksp.getIterationNumber(), ksp.getResidualNorm()
-    space = solution.function_space
-    dofs = space.dofmap.index_map.size_global * space.dofmap.index_map_bs
-    return solution, SolveStats(name, dofs, iterations, float(residual), time.perf_counter() - start)
+        raise SolverError(f"{name} solve with solver.preset '{choice.preset}' returned non-finite values")
+    stats = SolveStats(name, dofs, ksp.getIterationNumber(), _residual_norm(A, x, b), time.perf_counter() - start, choice.preset)
+    for obj in (ksp, A, b, x):
+        obj.destroy()
+    if linear_level is not None:
+        linear_level.destroy()
+    return solution, stats
 
 
-def _check_converged(ksp: PETSc.KSP, name: str, preset: str, options: Mapping[str, object]) -> None:
-    if ksp.getConvergedReason() <= 0:
-        raise SolverError(
-            f"{name} solve with solver.preset '{preset}' did not converge: reason {ksp.getConvergedReason()}, "
-            f"{ksp.getIterationNumber()} iterations, residual norm {ksp.getResidualNorm():.3e} (options: {dict(options)})"
-        )
+def _residual_norm(A: PETSc.Mat, x: PETSc.Vec, b: PETSc.Vec) -> float:
+    """||b - A x|| (one operator application)."""
+    residual = A.createVecLeft()
+    A.mult(x, residual)
+    residual.aypx(-1.0, b)
+    norm = residual.norm()
+    residual.destroy()
+    return float(norm)
 
 
 class BlockSolver:
-    """Solve a fixed 2x2 block system [[a_uu, a_up], [a_pu, a_pp]] (x) = [l_u, l_p] many times.
+    """Solve [[a_uu, a_up], [a_pu, a_pp]] (u, p) = (l_u, l_p) many times with the same operator.
 
-    The matrix (and, for ``iterative``, the block-diagonal preconditioner [[a_uu, 0], [0, a_pp_fs]]) is
-    assembled once; each :meth:`solve` assembles only the right-hand side, so a MUMPS factorisation or
-    the AMG hierarchy is reused while the time step and coefficients do not change.
+    Set up once: the operator (``direct``: one AIJ matrix, MUMPS factors; ``iterative``: a nest with a
+    BAIJ displacement block, the fixed-stress Schur preconditioner matrix, the p-multigrid's linear level
+    and all hierarchies) and the Dirichlet lifting -A g. Each :meth:`solve` assembles only the right-hand
+    side: b = l + (-A g), b = g on constrained rows. Call :meth:`dirichlet_changed` after changing the
+    values of the Dirichlet functions and :meth:`reassemble` after changing a coefficient of the operator
+    (e.g. the time step Constant).
+
+    ``preset`` "auto" picks by size, ``expected_solves`` (default 1) and free memory; the choice and why
+    are in :attr:`preset` and :attr:`preset_reason`. ``near_nullspace`` is deprecated (built internally).
     """
 
     def __init__(
         self,
-        a: list[list[ufl.Form]],
-        rhs: list[ufl.Form],
+        a: Sequence[Sequence[ufl.Form]],
+        rhs: Sequence[ufl.Form],
         *,
         name: str,
         preset: str,
         bcs: Sequence[fem.DirichletBC] = (),
         overrides: Mapping[str, object] | None = None,
         pressure_preconditioner: ufl.Form | None = None,
+        expected_solves: int | None = None,
         near_nullspace: PETSc.NullSpace | None = None,
     ) -> None:
-        if preset not in BLOCK_PRESETS:
-            raise SolverError(f"solver.preset = '{preset}' is not known; expected one of {sorted(BLOCK_PRESETS)}")
-        self.name, self.preset, self.bcs = name, preset, list(bcs)
-        self.options = {**BLOCK_PRESETS[preset], **(overrides or {})}
+        _check_preset(preset)
+        if near_nullspace is not None:
+            warnings.warn("BlockSolver(near_nullspace=...) is ignored: the rigid-body modes are built internally", DeprecationWarning, stacklevel=2)
+        self.name = name
         self.a, self.rhs = fem.form(a), fem.form(rhs)
         self.spaces = [form.function_spaces[0] for form in self.rhs]
-        self.A = fem_petsc.assemble_matrix(self.a, bcs=self.bcs, kind="mpi")
-        self.A.assemble()
-        comm = self.A.comm
-        preconditioner = None
-        if preset == "iterative":
-            if pressure_preconditioner is None:
-                raise SolverError(f"{name}: the iterative preset needs a pressure preconditioner form")
-            self._P_form = fem.form([[a[0][0], None], [None, pressure_preconditioner]])
-            preconditioner = fem_petsc.assemble_matrix(self._P_form, bcs=self.bcs, kind="mpi")
-            preconditioner.assemble()
-        self.P = preconditioner
-        self._bcs_by_column = fem.bcs_by_block(fem.extract_function_spaces(self.a, 1), self.bcs)
+        self.dofs = _dofs(self.spaces)
+        displacement_space = _test_space(rhs[0])
+        comm = displacement_space.mesh.comm
+        choice: PresetChoice = resolve_preset(
+            preset, name=name, dofs=self.dofs, gdim=displacement_space.mesh.geometry.dim,
+            expected_solves=expected_solves or 1, comm=comm,
+        )  # fmt: skip
+        self.preset, self.preset_reason = choice.preset, choice.reason
+        self.iterative = self.preset == "iterative"
+        if self.iterative and pressure_preconditioner is None:
+            raise SolverError(f"{name}: the iterative preset needs a pressure (fixed-stress) preconditioner form")
+        self.bcs = list(bcs)
         self._bcs_by_row = fem.bcs_by_block(self.spaces, self.bcs)
-        self.b = fem_petsc.create_vector(self.spaces, kind="mpi")
-        self.x = fem_petsc.create_vector(self.spaces, kind="mpi")
-        self.ksp = PETSc.KSP().create(comm)
-        self.ksp.setOperators(self.A, preconditioner if preconditioner is not None else self.A)
-        prefix = f"bmes_{name}_"
-        self.ksp.setOptionsPrefix(prefix)
-        if self.options.get("pc_type") == "fieldsplit":
-            is_u, is_p = self._field_index_sets()
-            if near_nullspace is not None:
-                is_u.compose("nearnullspace", near_nullspace)
-            self.ksp.getPC().setType("fieldsplit")
-            self.ksp.getPC().setFieldSplitIS(("u", is_u), ("p", is_p))
-        database = PETSc.Options()
-        database.prefixPush(prefix)
-        for key, value in self.options.items():
-            database[key] = value
-        database.prefixPop()
-        self.ksp.setFromOptions()
-        self.ksp.setUp()  # creates the split solvers while their options are still in the database
-        for key in self.options:
-            database.delValue(f"-{prefix}{key}")
-        self.dofs = sum(V.dofmap.index_map.size_global * V.dofmap.index_map_bs for V in self.spaces)
+        self._bcs_by_column = fem.bcs_by_block(fem.extract_function_spaces(self.a, 1), self.bcs)
+        multigrid = self.iterative and needs_linear_level(displacement_space)
+        self.options = {**(block_iterative(multigrid) if self.iterative else DIRECT), **(overrides or {})}
+        self.A = fem_petsc.assemble_matrix(self.a, bcs=self.bcs, kind=NEST_KIND if self.iterative else "mpi")
+        self.A.assemble()
+        self._schur_form = fem.form(pressure_preconditioner) if self.iterative else None
+        self.S = fem_petsc.assemble_matrix(self._schur_form, bcs=self._bcs_by_row[1]) if self.iterative else None
+        if self.S is not None:
+            self.S.assemble()
+        self._linear_level = LinearLevel(a[0][0], self._bcs_by_row[0]) if multigrid else None
+        if self.iterative and not multigrid and is_elasticity_space(displacement_space):
+            self.A.getNestSubMatrix(0, 0).setNearNullSpace(rigid_body_modes(displacement_space))
+        vector_kind = "nest" if self.iterative else "mpi"
+        self.b = fem_petsc.create_vector(self.spaces, kind=vector_kind)
+        self.x = fem_petsc.create_vector(self.spaces, kind=vector_kind)
+        self._lifting = fem_petsc.create_vector(self.spaces, kind=vector_kind)
+        self._lifting_current = False
+        self.ksp: PETSc.KSP
+        self._convergence: FieldwiseConvergence | None = None
+        self._build_ksp()
 
-    def _field_index_sets(self) -> tuple[PETSc.IS, PETSc.IS]:
-        """Owned rows of u and of p in the monolithic ("mpi" block) numbering."""
-        (u_map, u_bs), (p_map, p_bs) = [(V.dofmap.index_map, V.dofmap.index_map_bs) for V in self.spaces]
-        offset = u_map.local_range[0] * u_bs + p_map.local_range[0] * p_bs
-        u_size, p_size = u_map.size_local * u_bs, p_map.size_local * p_bs
-        comm = self.A.comm
-        return (
-            PETSc.IS().createStride(u_size, offset, 1, comm=comm),
-            PETSc.IS().createStride(p_size, offset + u_size, 1, comm=comm),
-        )
+    def _build_ksp(self) -> None:
+        """KSP and preconditioner, set up completely (factors, hierarchies) while the options are set."""
+        self.ksp = _create_ksp(self.A, f"bmes_{self.name}_")
+        if self.iterative:
+            pc = self.ksp.getPC()
+            pc.setType("fieldsplit")
+            (is_u, is_p), _ = self.A.getNestISs()
+            pc.setFieldSplitIS(("u", is_u), ("p", is_p))
+        with options_set(self.ksp.getOptionsPrefix(), self.options):
+            self.ksp.setFromOptions()
+            pc = self.ksp.getPC()
+            if self.iterative:  # after the options, which would reset the user matrix
+                pc.setFieldSplitSchurPreType(PETSc.PC.FieldSplitSchurPreType.USER, self.S)
+            pc.setUp()  # not KSPSetUp: its work vectors would be monolithic; the first solve makes nest ones
+            if self._linear_level is not None:
+                self._linear_level.attach(pc.getFieldSplitSubKSP()[0].getPC())
+            pc.setUpOnBlocks()
+        release_galerkin_products(pc)
+        if self.iterative:
+            self._convergence = FieldwiseConvergence(self.ksp, self.b)
 
-    def solve(self, solution: Sequence[fem.Function]) -> SolveStats:
-        """Assemble the right-hand side, solve from ``solution`` as initial guess, write the result back."""
+    def dirichlet_changed(self) -> None:
+        """The values of the Dirichlet functions changed: recompute the lifting at the next solve."""
+        self._lifting_current = False
+
+    def reassemble(self) -> None:
+        """A coefficient of the operator changed: reassemble the matrices, rebuild the preconditioner."""
+        self.A.zeroEntries()
+        fem_petsc.assemble_matrix(self.A, self.a, bcs=self.bcs)
+        self.A.assemble()
+        if self.S is not None:
+            self.S.zeroEntries()
+            fem_petsc.assemble_matrix(self.S, self._schur_form, bcs=self._bcs_by_row[1])
+            self.S.assemble()
+        if self._linear_level is not None:
+            self._linear_level.reassemble()
+        self._destroy_ksp()
+        self._build_ksp()
+        self._lifting_current = False
+
+    def _update_lifting(self) -> None:
+        """-A g on every row (g: Dirichlet values, zero elsewhere), owned entries accumulated."""
+        _zero(self._lifting)
+        fem_petsc.apply_lifting(self._lifting, self.a, bcs=self._bcs_by_column)
+        _accumulate_ghosts(self._lifting)
+        self._lifting_current = True
+
+    def solve(self, solution: Sequence[fem.Function], rhs: Sequence[fem.Form] | None = None) -> SolveStats:
+        """Assemble the right-hand side (``rhs``: another compiled one on the same spaces), solve from
+        ``solution`` as initial guess (iterative), write the result back."""
         start = time.perf_counter()
-        with self.b.localForm() as local:
-            local.set(0.0)
-        fem_petsc.assemble_vector(self.b, self.rhs)
-        fem_petsc.apply_lifting(self.b, self.a, bcs=self._bcs_by_column)
-        self.b.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
+        if not self._lifting_current:
+            self._update_lifting()
+        _zero(self.b)
+        fem_petsc.assemble_vector(self.b, self.rhs if rhs is None else rhs)
+        _accumulate_ghosts(self.b)
+        self.b.axpy(1.0, self._lifting)
         fem_petsc.set_bc(self.b, self._bcs_by_row)
         fem_petsc.assign(solution, self.x)
-        self.ksp.setInitialGuessNonzero(self.preset == "iterative")
+        self.ksp.setInitialGuessNonzero(self.iterative)
+        if self._convergence is not None:
+            self._convergence.prepare(self.b, self.x)
         self.ksp.solve(self.b, self.x)
-        _check_converged(self.ksp, self.name, self.preset, self.options)
-        self.x.ghostUpdate(addv=PETSc.InsertMode.INSERT, mode=PETSc.ScatterMode.FORWARD)
+        if self._convergence is not None:
+            norms = self._convergence.residual_norms(self.b, self.x)
+            field_residuals, residual = tuple(norms / self._convergence.references), float(np.linalg.norm(norms))
+        else:
+            field_residuals, residual = (), _residual_norm(self.A, self.x, self.b)
+        _check_converged(self.ksp, self.name, self.preset, self.options, field_residuals)
         fem_petsc.assign(self.x, solution)
         for function in solution:
             function.x.scatter_forward()
-        residual = self.ksp.getResidualNorm()
-        return SolveStats(self.name, self.dofs, self.ksp.getIterationNumber(), float(residual), time.perf_counter() - start)
+        iterations = self.ksp.getIterationNumber()
+        return SolveStats(self.name, self.dofs, iterations, residual, time.perf_counter() - start, self.preset, field_residuals)
+
+    def _destroy_ksp(self) -> None:
+        if self._convergence is not None:
+            self._convergence.destroy()
+        self.ksp.destroy()
+
+    def destroy(self) -> None:
+        """Free the PETSc objects now (otherwise at garbage collection)."""
+        self._destroy_ksp()
+        for obj in (self.A, self.S, self.b, self.x, self._lifting):
+            if obj is not None:
+                obj.destroy()
+        if self._linear_level is not None:
+            self._linear_level.destroy()
