@@ -69,12 +69,10 @@ def worker(args: argparse.Namespace) -> None:
 
     comm = MPI.COMM_WORLD
     dt = args.time_step
-    config = load_config(
-        args.config, analysis="transient",
-        mesh={"size": f"{args.size} mm", "lesion_size": f"{args.size / 2} mm"}, solver={"preset": args.preset},
-        transient={"time": {"time_step": f"{dt} s", "end_time": f"{args.steps * dt} s"},
-                   "load_history": {"kind": "step"}, "probes": []},
-    )  # fmt: skip
+    config = load_config(args.config, {
+        "analysis": "transient", "mesh": {"size": f"{args.size} mm", "lesion_size": f"{args.size / 2} mm"},
+        "solver": {"preset": args.preset}, "transient": {"time": {"time_step": f"{dt} s", "end_time": f"{args.steps * dt} s"}},
+    })  # fmt: skip
 
     comm.Barrier()
     tic = time.perf_counter()
@@ -88,10 +86,10 @@ def worker(args: argparse.Namespace) -> None:
     constructor_s = time.perf_counter() - tic
 
     inner = _count_inner_iterations(problem.solver)
-    history = problem.run()
+    steps = [stats for state in problem.states() if state.step > 0 for stats in state.solves]
     comm.Barrier()
-    solve_s = [s.wall_time_s for s in history.solves]
-    iterations = [s.iterations for s in history.solves]
+    solve_s = [s.wall_time_s for s in steps]
+    iterations = [s.iterations for s in steps]
     cells = domain.mesh.topology.index_map(domain.mesh.topology.dim).size_global
 
     inner = None if inner is None else [inner[0]]

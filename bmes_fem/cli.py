@@ -5,6 +5,8 @@
     bmes render CASE_DIR [--view ...]   figures of a finished case (off-screen)
     bmes show CASE_DIR                  an interactive window, when a display exists
     bmes compare-render A B             side-by-side panels and the difference B - A
+    bmes verify [CONFIG ...]            the verification cases on their mesh series: errors, rates
+    bmes study STUDY.yaml               many cases: named cases, grids, sensitivities, mesh series
 
 Progress goes to standard output; a bad input is one line on standard error and exit code 1;
 Ctrl-C stops with "interrupted" and exit code 130, leaving no partial results folder.
@@ -29,7 +31,7 @@ from bmes_fem.view.views import CAMERAS, VIEWS
 
 EXIT_ERROR, EXIT_INTERRUPTED = 1, 130
 #: modules that add their own sub-command with ``register(commands)``
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("bmes_fem.verification.command", "bmes_fem.studies.command")
 
 
 def _overrides(pairs: list[str]) -> dict[str, object]:
@@ -109,8 +111,8 @@ def parser() -> argparse.ArgumentParser:
     """The ``bmes`` argument parser with every sub-command."""
     common = argparse.ArgumentParser(add_help=False)
     verbosity = common.add_mutually_exclusive_group()
-    verbosity.add_argument("-q", "--quiet", action="store_const", const=-1, dest="verbosity", help="print warnings and errors only")
-    verbosity.add_argument("-v", "--verbose", action="store_const", const=1, dest="verbosity", help="print solver details too")
+    for flags, level, text in ((("-q", "--quiet"), -1, "print warnings and errors only"), (("-v", "--verbose"), 1, "print solver details too")):
+        verbosity.add_argument(*flags, action="store_const", const=level, dest="verbosity", default=argparse.SUPPRESS, help=text)
     main = argparse.ArgumentParser(prog="bmes", parents=[common], description="Poroelastic FE model of bone marrow oedema (BMES).")
     main.add_argument("--version", action="version", version=f"bmes_fem {__version__}")
     commands = main.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -156,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     comm = MPI.COMM_WORLD
     from bmes_fem.output.progress import configure_logging
 
-    configure_logging(args.verbosity or 0, comm)
+    configure_logging(getattr(args, "verbosity", 0), comm)  # -q / -v before or after the command
     try:
         result = args.handler(args)
     except BmesError as err:

@@ -28,6 +28,10 @@ DIMENSIONS: dict[str, tuple[str, str]] = {
     "compliance": ("1/Pa", "1e-6 1/Pa"),
     "rate_per_pressure": ("1/(Pa*s)", "1e-8 1/(Pa*s)"),
     "conductance_per_area": ("m/(Pa*s)", "1e-11 m/(Pa*s)"),
+    "velocity": ("m/s", "1e-7 m/s"),
+    "force_density": ("N/m**3", "-9810 N/m^3"),
+    "rate": ("1/s", "1e-4 1/s"),
+    "volume_rate": ("m**3/s", "5 ml/min"),
 }
 
 

@@ -376,3 +376,14 @@ def test_sphere_displacement_is_regular_at_the_centre():
     assert abs(ratio[4] - ratio[0]) > 1e-4 * ratio[0]  # it does vary with r
     sigma_rr, sigma_tt = _sphere_stresses(np.array([1e-3]), h=1e-5)
     assert sigma_rr[0] == pytest.approx(sigma_tt[0], rel=1e-5)
+
+
+def test_stepped_factor_is_the_product_of_the_equal_step_factors():
+    rates = np.array([0.3, 2.0, 50.0])
+    steps = np.r_[np.full(4, 0.01), np.full(3, 0.05)]
+    expected = analytic.backward_euler_factor(rates, 4, 0.01) * analytic.backward_euler_factor(rates, 3, 0.05)
+    assert np.allclose(analytic.backward_euler_steps_factor(rates, steps), expected, rtol=1e-13)
+    column = dict(height=10.0, load=1.0, drained_modulus_m=0.125, storage=0.0625, biot_coefficient=0.6, mobility=1.5)
+    equal, _ = analytic.terzaghi_backward_euler(np.array([0.0, 5.0]), 6, 0.2, **column)
+    stepped, _ = analytic.terzaghi_backward_euler_steps(np.array([0.0, 5.0]), np.full(6, 0.2), **column)
+    assert np.allclose(stepped, equal, rtol=1e-12)

@@ -82,7 +82,8 @@ def test_contact_traction_resultant_equals_the_configured_force(patches):
     config = parse_config({"mesh": COARSE_MESH, "load": load})
     domain = build_domain(config)
     space = fem.functionspace(domain.mesh, ("Lagrange", 2, (3,)))
-    traction, ds = contact_traction(domain, config.load)
+    force = fem.Constant(domain.mesh, np.asarray(config.load.force_vector_N()))
+    traction, ds = contact_traction(domain, config.load, ["articular"], force)
     load_vector = fem.assemble_vector(fem.form(ufl.dot(traction, ufl.TestFunction(space)) * ds))
     load_vector.scatter_reverse(la.InsertMode.add)
     owned = load_vector.array[: load_vector.index_map.size_local * 3]
@@ -95,8 +96,8 @@ def test_contact_traction_resultant_equals_the_configured_force(patches):
 def test_contact_patch_off_the_articular_surface_is_an_error():
     off = [{"centre": ["-20 mm", "0 mm", "-10 mm"], "radius": "5 mm"}]
     config = parse_config({"mesh": COARSE_MESH, "load": {"contact_patches": off}})
-    with pytest.raises(ConfigError, match=r"load.contact_patches.0: the contact patch reaches beyond the 'articular'"):
-        contact_traction(build_domain(config), config.load)
+    with pytest.raises(ConfigError, match=r"load.contact_patches.0: the contact patch reaches beyond the joint-contact boundary articular"):
+        SteadyBiot(build_domain(config), config)
 
 
 def test_patch_fractions_must_add_up_to_one():

@@ -112,10 +112,11 @@ def test_a_case_runs_from_another_directory_and_reloads_without_its_inputs(tmp_p
     assert "time steps" in run.stdout and "4/4" in run.stdout and "ETA" in run.stdout
     case_dir = tmp_path / "out" / "femoral_head_gait"
     result = Result.read(case_dir)
-    assert result.config.transient.load_history.waveform.path == config.parent / "waveforms" / "hip_walking.csv"
+    contact = next(c for c in result.config.boundary_conditions if c.kind == "joint_contact")
+    assert contact.history.waveform.path == config.parent / "waveforms" / "hip_walking.csv"
     assert result["solver.biot.solves"] == 3
     with pytest.MonkeyPatch.context() as patch:  # the waveform must not be opened again
-        patch.setattr("bmes_fem.config.transient.Waveform.read", lambda self: pytest.fail("input reopened"))
+        patch.setattr("bmes_fem.config.histories.Waveform.read", lambda self: pytest.fail("input reopened"))
         assert load_case(case_dir).config == result.config
 
 
@@ -202,7 +203,8 @@ def test_two_mpi_ranks_give_the_serial_summary(tmp_path):
 def test_transient_run_on_two_ranks_matches_serial_to_1e_8(tmp_path):
     gait = yaml.safe_load(Path("configs/femoral_head_gait.yaml").read_text())
     gait.update(COARSE, case="gait_parity", output={**gait["output"], "figures": False})
-    gait["transient"]["load_history"]["waveform"]["path"] = str(Path("configs/waveforms/hip_walking.csv").resolve())
+    contact = next(c for c in gait["boundary_conditions"] if c["kind"] == "joint_contact")
+    contact["history"]["waveform"]["path"] = str(Path("configs/waveforms/hip_walking.csv").resolve())
     gait["transient"]["time"] = {"time_step": "0.04 s", "end_time": "0.2 s", "snapshot_every": 2}
     config = _write_config(tmp_path, gait)
     tables = {}

@@ -149,9 +149,12 @@ def test_input_paths_are_relative_to_the_config_file_and_not_reopened_when_reloa
     folder.mkdir()
     (folder / "wave.csv").write_text("time_s,fraction\n0,0\n1,1\n")
     config_file = folder / "gait.yaml"
-    config_file.write_text("analysis: transient\ntransient: {load_history: {kind: waveform, waveform: {path: wave.csv}}}\n")
+    config_file.write_text(
+        "boundary_conditions:\n  - {boundary: cut, kind: clamped}\n"
+        "  - {boundary: articular, kind: joint_contact, history: {kind: waveform, waveform: {path: wave.csv}}}\n"
+    )
     config = load_config(config_file)
-    assert config.transient.load_history.waveform.path == folder / "wave.csv"
+    assert config.boundary_conditions[1].history.waveform.path == folder / "wave.csv"
     resolved = tmp_path / "config.resolved.yaml"
     resolved.write_text(config.to_yaml())
     (folder / "wave.csv").unlink()

@@ -10,8 +10,10 @@ from dolfinx import default_scalar_type, fem
 from dolfinx import mesh as dmesh
 from mpi4py import MPI
 
+from bmes_fem.config.geometry import SphereGeometry
 from bmes_fem.config.loader import parse_config
-from bmes_fem.mesh.shapes import sphere
+from bmes_fem.mesh.meshing import MeshSizes
+from bmes_fem.mesh.shapes import mesh_shape
 from bmes_fem.physics import analytic
 from bmes_fem.physics.forms import elasticity_forms, steady_pressure_forms
 from bmes_fem.physics.materials import build_tissue_fields, calibrate_venous_conductance
@@ -24,7 +26,7 @@ SPHERE_MESH_SIZES = (0.4, 0.2, 0.1, 0.06)
 
 def _sphere_error(mesh_size: float) -> tuple[float, float]:
     """Relative L2 error of the P1 leak/drainage solution in the unit ball, and h = (volume / cells)^(1/3)."""
-    domain = sphere(MPI.COMM_WORLD, radius_m=SPHERE["radius"], mesh_size_m=mesh_size)
+    domain = mesh_shape(MPI.COMM_WORLD, SphereGeometry(radius=SPHERE["radius"]), MeshSizes(mesh_size))
     mesh = domain.mesh
     space = fem.functionspace(mesh, ("Lagrange", 1))
     c = lambda value: fem.Constant(mesh, default_scalar_type(value))  # noqa: E731
@@ -103,7 +105,8 @@ def test_free_expansion_gives_alpha_p_over_bulk_modulus():
 
 def _uniform_case(lesion_everywhere: bool):
     lesion = [{"centre": ["10 mm"] * 3, "semi_axes": ["1 m"] * 3, "falloff_width": "1 mm"}]
-    return parse_config({"lesions": lesion if lesion_everywhere else [], "boundaries": {"periosteal": {"conductance": 0}}})
+    no_drainage = [{"boundary": "cut", "kind": "clamped"}, {"boundary": "articular", "kind": "joint_contact"}]
+    return parse_config({"lesions": lesion if lesion_everywhere else [], "boundary_conditions": no_drainage})
 
 
 @pytest.mark.mpi

@@ -60,7 +60,7 @@ def test_case_folder_holds_tables_figures_and_reloads(coarse):
 def _cutaway_lesion_and_far_field(case_dir):
     """Colormap positions of the rendered cut-away at the lesion centre and at a healthy point 2/3 of a radius away."""
     case = load_case(case_dir)
-    centre = np.array(render.lesion_centre_m(case))
+    centre = np.array(render.lesion_centre_m(case.config))
     head = np.array(case.config.load.head_centre)
     far = head - 0.6 * (centre - head) / np.linalg.norm(centre - head) * case.config.geometry.head_radius
     far[1] = centre[1]  # in the cut plane

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from bmes_fem.config.loader import parse_config
-from bmes_fem.config.transient import LoadHistory, Waveform
+from bmes_fem.config.histories import TimeFunction, Waveform
 from bmes_fem.errors import ConfigError
 from bmes_fem.mesh.build import build_domain
 from bmes_fem.physics.loading import ForceHistory
@@ -74,12 +74,12 @@ def test_direct_and_iterative_presets_agree_on_the_bmes_case_at_every_step():
 
 def test_ramp_and_waveform_histories(tmp_path):
     load = parse_config({"load": {"force": "1000 N", "direction": [0, 0, -1]}}).load
-    ramp = ForceHistory(LoadHistory(kind="ramp", ramp_duration=0.2), load)
+    ramp = ForceHistory(TimeFunction(kind="ramp", ramp_duration=0.2), load)
     assert [ramp.fraction(t) for t in (0.0, 0.1, 0.2, 5.0)] == pytest.approx([0.0, 0.5, 1.0, 1.0])
     assert ramp.force_vector_N(0.1) == pytest.approx([0.0, 0.0, -500.0])
     table = tmp_path / "wave.csv"
     table.write_text("time_s,fraction,dx,dy,dz\n0,0.2,0,0,-1\n0.5,1.0,1,0,-1\n1.0,0.2,0,0,-1\n")
-    wave = ForceHistory(LoadHistory(kind="waveform", waveform=Waveform(path=table)), load)
+    wave = ForceHistory(TimeFunction(kind="waveform", waveform=Waveform(path=table)), load)
     assert wave.fraction(0.25) == pytest.approx(0.6) and wave.fraction(1.25) == pytest.approx(0.6)
     assert wave.force_vector_N(0.5) == pytest.approx(1000.0 * np.array([1.0, 0.0, -1.0]) / np.sqrt(2.0))
 
@@ -103,7 +103,7 @@ def test_non_monotone_waveform_names_the_file_and_row(tmp_path):
     table.write_text("time_s,fraction\n0,0.1\n0.4,0.9\n0.3,0.5\n1.0,0.1\n")
     history = {"kind": "waveform", "waveform": {"path": str(table)}}
     with pytest.raises(ConfigError, match=r"wave.csv': time must increase, but row 4 has time_s = 0.3 after 0.4"):
-        parse_config({"analysis": "transient", "transient": {"load_history": history}})
+        parse_config({"boundary_conditions": [{"boundary": "articular", "kind": "joint_contact", "history": history}]})
 
 
 @pytest.mark.mpi

@@ -11,6 +11,7 @@ import math
 from pathlib import Path
 from typing import Annotated, Literal
 
+import numpy as np
 import yaml
 from pydantic import (
     Field,
@@ -20,6 +21,7 @@ from pydantic import (
     model_validator,
 )
 
+from bmes_fem.config.boundary_conditions import Condition, Sources, bone_defaults, check_conditions
 from bmes_fem.config.geometry import (
     GEOMETRY_KINDS,
     Geometry,
@@ -30,7 +32,6 @@ from bmes_fem.config.schema import (
     Angle,
     Area,
     Compliance,
-    ConductancePerArea,
     Fraction,
     InputPath,
     Length,
@@ -48,6 +49,7 @@ from bmes_fem.config.schema import (
     reads_inputs,
 )
 from bmes_fem.config.transient import Transient
+from bmes_fem.config.verification import Verification
 from bmes_fem.units import PA_PER_MMHG, force_to_newton, format_si
 
 
@@ -96,7 +98,7 @@ class Fluid(Section):
     plasma_oncotic_pressure: Pressure = mmHg(25.0)
     interstitial_oncotic_pressure: Pressure = mmHg(8.0)
     reflection_coefficient: Fraction = 0.85
-    capillary_filtration: Annotated[RatePerPressure, Field(gt=0.0)] = 1.0e-8
+    capillary_filtration: Annotated[RatePerPressure, Field(ge=0.0)] = 1.0e-8  # 0: no marrow exchange
     venous_pressure: Pressure = mmHg(15.0)
     vascular_storage: Annotated[Compliance, Field(ge=0.0)] = 1.0e-6
 
@@ -129,9 +131,14 @@ class _RegionBase(Section):
 
 
 class Trabecular(_RegionBase):
-    """Trabecular bone: E = E_tissue m^gamma_m (BV/TV)^n (Hernandez 2001); marrow exchange inside."""
+    """Trabecular bone: E = E_tissue m^gamma_m (BV/TV)^n (Hernandez 2001); marrow exchange inside.
+
+    ``youngs_modulus`` (optional) replaces the healthy E of that law by a measured or benchmark value;
+    the lesion still scales it by m^gamma_m (BV/TV_lesion / BV/TV)^n.
+    """
 
     tissue_modulus: PositivePressure = 18.0e9
+    youngs_modulus: PositivePressure | None = None
     bone_volume_fraction: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.30
     volume_fraction_exponent: Positive = 2.58
     mineralisation_exponent: Positive = 2.74
@@ -155,18 +162,6 @@ class Tissue(Section):
         youngs_modulus=1.5e9, biot_coefficient=0.7, biot_modulus=14.0e9, permeability=1.0e-16
     )
     fluid_viscosity: Annotated[Viscosity, Field(gt=0.0)] = 1.0e-3
-
-
-class Drainage(Section):
-    """Robin outflow -kappa grad p . n = h (p - p_b) on a named boundary (h = 0: no flux)."""
-
-    conductance: Annotated[ConductancePerArea, Field(ge=0.0)] = 0.0
-    pressure: Pressure = mmHg(15.0)
-
-
-class Boundaries(Section):
-    periosteal: Drainage = Drainage(conductance=1.0e-11)
-    cut: Drainage = Drainage()
 
 
 class ContactPatch(Section):
@@ -228,9 +223,11 @@ class Risk(Section):
 
 
 class Solver(Section):
-    """PETSc presets (see bmes_fem.solve.linear); ``petsc_options`` override single options."""
+    """PETSc presets (bmes_fem.solve.presets): ``auto`` picks MUMPS LU or the multigrid route per solve from
+    its size, the number of solves and the free memory (the choice is logged and in summary.json);
+    ``petsc_options`` override single options."""
 
-    preset: Literal["direct", "iterative"] = "iterative"
+    preset: Literal["auto", "direct", "iterative"] = "auto"
     petsc_options: dict[str, str | int | float | bool] = {}
 
 
@@ -242,11 +239,15 @@ class Probe(Section):
 
 
 class Output(Section):
-    """Where a case is written (``results_dir`` relative to the current directory), figures, probe points."""
+    """Where a case is written (``results_dir`` relative to the current directory), figures, and what is
+    recorded at every state: ``probes`` (p and u at points, ``probes.csv``) and ``boundaries`` (force
+    through and mean p on named boundaries, ``boundaries.csv``), pressures in ``pressure_unit``."""
 
     results_dir: Path = Path("results")
     figures: bool = True
     probes: tuple[Probe, ...] = ()
+    boundaries: tuple[str, ...] = ()
+    pressure_unit: Literal["mmHg", "Pa"] = "mmHg"
 
     @field_validator("probes")
     @classmethod
@@ -258,6 +259,7 @@ class Output(Section):
         return probes
 
 
+SHAPES_WITHOUT_DEFAULTS = ("box", "cylinder", "sphere", "sphere_octant")
 #: sections that only one analysis reads: section -> analysis
 ANALYSIS_SECTIONS = {"transient": "transient"}
 
@@ -270,13 +272,15 @@ class Config(Section):
     lesion_effects: LesionEffects = LesionEffects()
     fluid: Fluid = Fluid()
     tissue: Tissue = Tissue()
-    boundaries: Boundaries = Boundaries()
+    boundary_conditions: tuple[Condition, ...]
+    sources: Sources = Sources()
     load: JointLoad = JointLoad()
     risk: Risk = Risk()
     solver: Solver = Solver()
     output: Output = Output()
     analysis: Literal["steady", "transient"] = "steady"
     transient: Transient = Transient()
+    verification: Verification | None = None
 
     @field_validator("geometry", mode="before")
     @classmethod
@@ -284,6 +288,35 @@ class Config(Section):
         if isinstance(value, dict) and "kind" not in value:
             return {"kind": GEOMETRY_KINDS[0], **value}
         return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_boundary_conditions(cls, data: object) -> object:
+        """Bone geometries without ``boundary_conditions`` get `bone_defaults`; verification shapes need them given."""
+        if not isinstance(data, dict) or "boundary_conditions" in data:
+            return data
+        geometry = data.get("geometry")
+        kind = geometry.get("kind", GEOMETRY_KINDS[0]) if isinstance(geometry, dict) else GEOMETRY_KINDS[0]
+        if kind in SHAPES_WITHOUT_DEFAULTS:
+            raise ValueError(
+                f"geometry.kind = '{kind}' is a verification shape without default boundary conditions; "
+                "set boundary_conditions (e.g. [{boundary: zmin, kind: clamped}, ...]; see docs/config.md)"
+            )
+        return {**data, "boundary_conditions": bone_defaults()}
+
+    @model_validator(mode="after")
+    def _boundary_conditions_fit_the_geometry(self) -> Config:
+        names = self.geometry.boundary_names()
+        check_conditions(self.boundary_conditions, names)
+        if self.verification is not None:
+            times = self.transient.time.times() if self.analysis == "transient" else np.empty(0)
+            for index, reference in enumerate(self.verification.times):
+                if not np.any(np.isclose(times, reference, rtol=1e-9, atol=0.0)):
+                    raise ValueError(f"verification.times.{index} = {reference:g} s is not a step time of the transient run")
+        unknown = [name for name in self.output.boundaries if names is not None and name not in names]
+        if unknown:
+            raise ValueError(f"output.boundaries: {', '.join(unknown)} not in the mesh (its boundaries: {', '.join(names)})")
+        return self
 
     @model_validator(mode="after")
     def _lesion_pressures_orderable(self) -> Config:

@@ -10,6 +10,7 @@ RISK_CLUSTERS_FILE = "risk_clusters.csv"  # clusters of trabecular cells with R 
 PRESSURE_CLUSTERS_FILE = "pressure_clusters.csv"  # clusters of cells whose mean p exceeds a threshold
 PROBE_TABLE = "probes.csv"  # per state: time, load fraction, p and u at each probe
 PROBE_FIGURE = Path("figures") / "probe_pressure.png"
+BOUNDARY_TABLE = "boundaries.csv"  # per state: force through [N] and mean p on each output boundary
 PRESSURE_SERIES = "pressure_mmHg.bp"  # VTX (ADIOS2) time series, P1
 DISPLACEMENT_SERIES = "displacement_m.bp"  # VTX time series, P2
 FIGURES_DIR = Path("figures")

@@ -17,13 +17,17 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
+import ufl
 from dolfinx import fem
 from dolfinx.io import VTXWriter
+from mpi4py import MPI
 
 from bmes_fem.config.case import Config, Probe
+from bmes_fem.config.transient import TimeStepping
 from bmes_fem.mesh.domain import Domain
 from bmes_fem.mesh.quality import mesh_quality
 from bmes_fem.output.files import (
+    BOUNDARY_TABLE,
     DISPLACEMENT_SERIES,
     FIELDS_FILE,
     PRESSURE_CLUSTERS_FILE,
@@ -34,10 +38,13 @@ from bmes_fem.output.files import (
     SURFACE_FILE,
 )
 from bmes_fem.output.io import gather_grid
+from bmes_fem.physics.boundary_conditions import boundary_measure, cell_measure
+from bmes_fem.physics.forms import momentum_residual
 from bmes_fem.post.analysis import StateAnalysis
 from bmes_fem.post.probes import ProbePoints
 from bmes_fem.post.zones import write_clusters_csv
 from bmes_fem.solve.linear import SolveStats
+from bmes_fem.solve.reactions import BoundaryForce, Residual
 from bmes_fem.solve.state import State
 from bmes_fem.units import PA_PER_MMHG
 
@@ -73,6 +80,7 @@ class SolverStatistics(Output):
         for name, solves in self.solves.items():
             iterations = np.array([s.iterations for s in solves])
             summary[name] = {
+                "preset": solves[-1].preset,
                 "solves": len(solves),
                 "dofs": solves[-1].dofs,
                 "iterations": int(iterations.sum()),
@@ -114,15 +122,16 @@ def _dofs(function: fem.Function) -> int:
 class SnapshotSeries(Output):
     """VTX (ADIOS2) time series for ParaView, one writer per element family: P1 p in mmHg, P2 u in m.
 
-    Written at every ``every``-th state and at the last one (``state_count`` states in all).
+    Written at the initial and last state and as ``transient.time`` says (every n-th step or at chosen times).
     """
 
     name = "time_series"
 
-    def __init__(self, folder: Path, state_count: int, every: int) -> None:
-        self.folder, self.last, self.every = folder, state_count - 1, every
+    def __init__(self, folder: Path, state_count: int, stepping: TimeStepping) -> None:
+        self.folder, self.last, self.stepping = folder, state_count - 1, stepping
         self._writers: list[VTXWriter] = []
         self._pressure_mmHg: fem.Function | None = None
+        self.times_s: list[float] = []
 
     def on_state(self, state: State) -> None:
         if not self._writers:
@@ -132,26 +141,33 @@ class SnapshotSeries(Output):
                 VTXWriter(comm, self.folder / PRESSURE_SERIES, [self._pressure_mmHg], engine="BP4"),
                 VTXWriter(comm, self.folder / DISPLACEMENT_SERIES, [state.displacement], engine="BP4"),
             ]
-        if state.step % self.every == 0 or state.step == self.last:
+        if self.stepping.writes_fields(state.step, state.time_s, self.last):
             self._pressure_mmHg.x.array[:] = state.pressure.x.array / PA_PER_MMHG
             for writer in self._writers:
                 writer.write(state.time_s)
+            self.times_s.append(state.time_s)
 
     def finish(self, final: StateAnalysis, folder: Path) -> dict:
         for writer in self._writers:
             writer.close()
-        return {}
+        return {"time_series": {"files": [PRESSURE_SERIES, DISPLACEMENT_SERIES], "times_s": self.times_s}}
+
+
+PA_PER_UNIT = {"mmHg": PA_PER_MMHG, "Pa": 1.0}
 
 
 class ProbeHistory(Output):
-    """Pressure [mmHg] and displacement components [um] at named points for every state: CSV, plot, summary."""
+    """Pressure (``output.pressure_unit``) and displacement components [um] at named points for every state:
+    ``probes.csv``, the pressure plot, the summary (peak and final values; mmHg there)."""
 
     name = "probes"
 
     def __init__(
-        self, domain: Domain, probes: Sequence[Probe], load_fraction: Callable[[float], float] | None, title: str, figures: bool
-    ) -> None:
+        self, domain: Domain, probes: Sequence[Probe], load_fraction: Callable[[float], float] | None, title: str, figures: bool,
+        pressure_unit: str = "mmHg",
+    ) -> None:  # fmt: skip
         self.probes, self.load_fraction, self.title, self.figures = tuple(probes), load_fraction, title, figures
+        self.pressure_unit = pressure_unit
         self.points = ProbePoints(domain, probes)  # a probe outside the mesh is an error before any solve
         self.times_s: list[float] = []
         self.pressure_mmHg: list[np.ndarray] = []
@@ -166,8 +182,10 @@ class ProbeHistory(Output):
         pressure, displacement = np.array(self.pressure_mmHg), np.array(self.displacement_um)
         names = [probe.name for probe in self.probes]
         fractions = [self.load_fraction(t) for t in self.times_s] if self.load_fraction else None
+        if fractions is not None and None in fractions:
+            fractions = None
         if final.state.domain.mesh.comm.rank == 0:
-            self._write_table(folder / PROBE_TABLE, names, pressure, displacement, fractions)
+            self._write_table(folder / PROBE_TABLE, names, pressure * PA_PER_MMHG / PA_PER_UNIT[self.pressure_unit], displacement, fractions)
             if self.figures:
                 from bmes_fem.view.plots import plot_probe_pressure
 
@@ -186,10 +204,10 @@ class ProbeHistory(Output):
         return {"probes": summary}
 
     def _write_table(self, path: Path, names, pressure, displacement, fractions) -> None:
-        """CSV: time_s, [load_fraction,] then <probe>_p_mmHg, <probe>_ux_um, _uy_um, _uz_um per probe."""
+        """CSV: time_s, [load_fraction,] then <probe>_p_<unit>, <probe>_ux_um, _uy_um, _uz_um per probe."""
         header = ["time_s"] + (["load_fraction"] if fractions else [])
         for name in names:
-            header += [f"{name}_p_mmHg"] + [f"{name}_u{axis}_um" for axis in "xyz"[: displacement.shape[2]]]
+            header += [f"{name}_p_{self.pressure_unit}"] + [f"{name}_u{axis}_um" for axis in "xyz"[: displacement.shape[2]]]
         with path.open("w", newline="") as handle:
             table = csv.writer(handle)
             table.writerow(header)
@@ -198,6 +216,70 @@ class ProbeHistory(Output):
                 for k in range(len(names)):
                     row += [repr(float(pressure[i, k])), *(repr(float(c)) for c in displacement[i, k])]
                 table.writerow(row)
+
+
+class BoundaryHistory(Output):
+    """For every state, on each named boundary G: the force through it [N] (the consistent reaction plus the
+    traction applied on G, bmes_fem.solve.reactions) and the mean pressure int_G p ds / |G|: ``boundaries.csv``."""
+
+    name = "boundaries"
+
+    def __init__(self, names: Sequence[str], pressure_unit: str) -> None:
+        self.names, self.pressure_unit = tuple(names), pressure_unit
+        self.times_s: list[float] = []
+        self.forces_N: list[np.ndarray] = []  # (boundaries, gdim) per state
+        self.mean_pressure_Pa: list[np.ndarray] = []
+        self._fields: tuple | None = None
+
+    def _compile(self, state: State) -> None:
+        """Forms of the residual and the boundary integrals of this state's functions (once per set of functions)."""
+        tissue, loads, domain = state.tissue, state.loads, state.domain
+        mu, lmbda = tissue.lame_parameters()
+        v = ufl.TestFunction(state.displacement.function_space)
+        residual = momentum_residual(
+            state.displacement, state.pressure, v, mu=mu, lmbda=lmbda, biot_coefficient=tissue.biot_coefficient,
+            tractions=loads.traction_terms, body_force=loads.body_force, dx=cell_measure(domain),
+        )  # fmt: skip
+        ds = boundary_measure(domain)
+        self._residual = Residual(residual, state.displacement.function_space)
+        self._forces = [BoundaryForce(self._residual, domain, name, loads.tractions, loads.constraints) for name in self.names]
+        self._pressure = [fem.form(state.pressure * ds(domain.boundary_id(name))) for name in self.names]
+        self._area = [_assemble(domain, fem.form(fem.Constant(domain.mesh, 1.0) * ds(domain.boundary_id(name)))) for name in self.names]
+        self._fields = (state.displacement, state.pressure)
+
+    def on_state(self, state: State) -> None:
+        if self._fields is None or self._fields[0] is not state.displacement or self._fields[1] is not state.pressure:
+            self._compile(state)
+        residual = self._residual.assemble()
+        self.times_s.append(state.time_s)
+        self.forces_N.append(np.array([force(residual) for force in self._forces]))
+        self.mean_pressure_Pa.append(np.array([_assemble(state.domain, form) / area for form, area in zip(self._pressure, self._area, strict=True)]))
+
+    def finish(self, final: StateAnalysis, folder: Path) -> dict:
+        scale = PA_PER_UNIT[self.pressure_unit]
+        unit = self.pressure_unit
+        if final.state.domain.mesh.comm.rank == 0:
+            with (folder / BOUNDARY_TABLE).open("w", newline="") as handle:
+                table = csv.writer(handle)
+                header = ["time_s"]
+                for name in self.names:
+                    header += [f"{name}_F{axis}_N" for axis in "xyz"[: self.forces_N[0].shape[1]]] + [f"{name}_p_mean_{unit}"]
+                table.writerow(header)
+                for time_s, forces, pressures in zip(self.times_s, self.forces_N, self.mean_pressure_Pa, strict=True):
+                    row = [f"{time_s:.6g}"]
+                    for force, pressure in zip(forces, pressures, strict=True):
+                        row += [repr(float(f)) for f in force] + [repr(float(pressure / scale))]
+                    table.writerow(row)
+        return {
+            "boundaries": {
+                name: {"force_N": self.forces_N[-1][i].tolist(), f"p_mean_{unit}": float(self.mean_pressure_Pa[-1][i] / scale)}
+                for i, name in enumerate(self.names)
+            }
+        }
+
+
+def _assemble(domain: Domain, form: fem.Form) -> float:
+    return domain.mesh.comm.allreduce(fem.assemble_scalar(form), op=MPI.SUM)
 
 
 class FieldsFile(Output):
@@ -277,9 +359,17 @@ def case_outputs(config: Config, folder: Path, problem) -> list[Output]:
     outputs: list[Output] = [SolverStatistics(config.solver.preset)]
     if config.output.probes:
         load_fraction = getattr(problem, "load_fraction", None)
-        outputs.append(ProbeHistory(problem.domain, config.output.probes, load_fraction, config.case, config.output.figures))
+        outputs.append(
+            ProbeHistory(problem.domain, config.output.probes, load_fraction, config.case, config.output.figures, config.output.pressure_unit)
+        )
+    if config.output.boundaries:
+        outputs.append(BoundaryHistory(config.output.boundaries, config.output.pressure_unit))
     if config.analysis == "transient":
-        outputs.append(SnapshotSeries(folder, problem.state_count, config.transient.time.snapshot_every))
+        outputs.append(SnapshotSeries(folder, problem.state_count, config.transient.time))
+    if config.verification is not None:
+        from bmes_fem.verification.output import VerificationError
+
+        outputs.append(VerificationError(config, problem.domain))
     fields = FieldsFile()
     outputs += [StateSummary(), fields, ClusterTables()]
     if config.output.figures:

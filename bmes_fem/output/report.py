@@ -23,7 +23,7 @@ def write_figures(case: CaseData) -> list[Path]:
     """The default figures into ``case.folder`` (rank 0 only); the depth plot needs an articular surface."""
     paths = render_views(case, DEFAULT_VIEWS)
     if case.surface is not None:
-        paths.append(plot_pressure_depth(case, case.folder / DEPTH_PLOT, lesion_centre_m(case)))
+        paths.append(plot_pressure_depth(case, case.folder / DEPTH_PLOT, lesion_centre_m(case.config)))
     paths.append(plot_risk_histogram(case, case.folder / HISTOGRAM_PLOT))
     paths.append(export_scene_html(case, case.folder / SCENE_HTML))
     return paths

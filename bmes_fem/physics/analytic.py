@@ -178,6 +178,13 @@ def backward_euler_factor(rate: np.ndarray, step: int, time_step: float) -> np.n
     return np.power(1.0 + np.asarray(rate, dtype=float) * time_step, -float(step))
 
 
+def backward_euler_steps_factor(rate: np.ndarray, time_steps: np.ndarray) -> np.ndarray:
+    """prod_j (1 + lambda dt_j)^(-1): backward Euler through steps of lengths dt_1 ... dt_n (time stages);
+    equal steps give `backward_euler_factor` (the argument there holds step by step)."""
+    products = np.log1p(np.outer(np.asarray(time_steps, dtype=float), np.asarray(rate, dtype=float)))
+    return np.exp(-products.sum(axis=0))
+
+
 def undrained_pressure(load: float, *, drained_modulus_m: float, storage: float, biot_coefficient: float) -> float:
     """p0 = alpha m q / (S + alpha^2 m): the pressure a sudden 1D load q raises before any drainage."""
     return biot_coefficient * drained_modulus_m * load / (storage + biot_coefficient**2 * drained_modulus_m)
@@ -257,6 +264,29 @@ def terzaghi_backward_euler(
     )
     return _terzaghi_series(
         z, backward_euler_factor(rates, step, time_step), height=height, load=load, drained_modulus_m=drained_modulus_m,
+        storage=storage, biot_coefficient=biot_coefficient,
+    )
+
+
+def terzaghi_backward_euler_steps(
+    z: np.ndarray,
+    time_steps: np.ndarray,
+    *,
+    height: float,
+    load: float,
+    drained_modulus_m: float,
+    storage: float,
+    biot_coefficient: float,
+    mobility: float,
+    terms: int = 400,
+) -> tuple[np.ndarray, float]:
+    """`terzaghi_backward_euler` through steps of the given lengths (a time-stage list): mode k scaled by
+    prod_j (1 + mu_k c dt_j)^(-1) (`backward_euler_steps_factor`)."""
+    rates = _terzaghi_rates(
+        terms, height=height, drained_modulus_m=drained_modulus_m, storage=storage, biot_coefficient=biot_coefficient, mobility=mobility
+    )
+    return _terzaghi_series(
+        z, backward_euler_steps_factor(rates, time_steps), height=height, load=load, drained_modulus_m=drained_modulus_m,
         storage=storage, biot_coefficient=biot_coefficient,
     )
 

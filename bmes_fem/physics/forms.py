@@ -59,10 +59,14 @@ def pressure_sources(
     drainage: Robin,
     fluid_source: Expr | float = 0.0,
     outward_flux: Flux = (),
+    injections: Sequence[tuple[Expr, ufl.Measure]] = (),
     dx: ufl.Measure,
 ) -> ufl.Form:
-    """F(q) = (L p_eff + G_v p_v + g, q) + sum <h p_b, q> - sum <q_n, q>."""
+    """F(q) = (L p_eff + G_v p_v + g, q) + sum (g_i, q)_i + sum <h p_b, q> - sum <q_n, q>; the injections g_i
+    [1/s] carry their own measure (a fixed quadrature, the one their normalisation uses)."""
     rhs = (filtration * effective_capillary_pressure + venous_conductance * venous_pressure + fluid_source) * q * dx
+    for injection, measure in injections:
+        rhs += injection * q * measure
     for conductance, outside_pressure, ds in drainage:
         rhs += conductance * outside_pressure * q * ds
     for flux, ds in outward_flux:
@@ -82,6 +86,7 @@ def steady_pressure_forms(
     drainage: Robin,
     fluid_source: Expr | float = 0.0,
     outward_flux: Flux = (),
+    injections: Sequence[tuple[Expr, ufl.Measure]] = (),
     dx: ufl.Measure,
 ) -> tuple[ufl.Form, ufl.Form]:
     """-div(kappa grad p) + (L + G_v) p = L p_eff + G_v p_v + g:  A(p, q) = F(q)."""
@@ -91,7 +96,7 @@ def steady_pressure_forms(
     rhs = pressure_sources(
         q, filtration=filtration, effective_capillary_pressure=effective_capillary_pressure,
         venous_conductance=venous_conductance, venous_pressure=venous_pressure, drainage=drainage,
-        fluid_source=fluid_source, outward_flux=outward_flux, dx=dx,
+        fluid_source=fluid_source, outward_flux=outward_flux, injections=injections, dx=dx,
     )  # fmt: skip
     return a, rhs
 
@@ -122,6 +127,30 @@ def elasticity_forms(
     return a, rhs
 
 
+def momentum_residual(
+    u: Expr,
+    pressure: Expr | None,
+    v: Expr,
+    *,
+    mu: Expr,
+    lmbda: Expr,
+    biot_coefficient: Expr,
+    tractions: Sequence[tuple[Expr, ufl.Measure]] = (),
+    body_force: Expr | None = None,
+    dx: ufl.Measure,
+) -> ufl.Form:
+    """r(v) = (sigma'(u), eps(v)) - (alpha p, div v) - (f, v) - sum <t, v>: zero at free dofs of a solution;
+    at a constrained dof, the force the constraint exerts on the body (a reaction) [N]. ``pressure`` None: p = 0."""
+    residual = ufl.inner(effective_stress(u, mu, lmbda), strain(v)) * dx
+    if pressure is not None:
+        residual -= biot_coefficient * pressure * ufl.div(v) * dx
+    if body_force is not None:
+        residual -= ufl.dot(body_force, v) * dx
+    for traction, ds in tractions:
+        residual -= ufl.dot(traction, v) * ds
+    return residual
+
+
 def biot_step_forms(
     u: Expr,
     p_hat: Expr,
@@ -146,6 +175,7 @@ def biot_step_forms(
     body_force: Expr,
     fluid_source: Expr,
     outward_flux: Flux = (),
+    injections: Sequence[tuple[Expr, ufl.Measure]] = (),
     dx: ufl.Measure,
 ) -> tuple[list[list[ufl.Form]], list[ufl.Form]]:
     """One backward-Euler step of quasi-static Biot in (u, p_hat), p = P p_hat (P: ``pressure_scale``).
@@ -164,7 +194,7 @@ def biot_step_forms(
     sources = pressure_sources(
         q, filtration=filtration, effective_capillary_pressure=effective_capillary_pressure,
         venous_conductance=venous_conductance, venous_pressure=venous_pressure, drainage=drainage,
-        fluid_source=fluid_source, outward_flux=outward_flux, dx=dx,
+        fluid_source=fluid_source, outward_flux=outward_flux, injections=injections, dx=dx,
     )  # fmt: skip
     a_uu = ufl.inner(effective_stress(u, mu, lmbda), strain(v)) * dx
     a_up = -scale * biot_coefficient * p_hat * ufl.div(v) * dx

@@ -1,39 +1,69 @@
-"""Joint load histories F(t) = fraction(t) F_peak d(t): step, ramp or a periodic waveform table."""
+"""Load histories: f(t) of a configured time function, and the joint force vector F(t) = f(t) F d(t).
+
+``time_s = None`` is a steady analysis: every value applies in full (f = 1).
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
 from bmes_fem.config.case import JointLoad
-from bmes_fem.config.transient import LoadHistory
+from bmes_fem.config.histories import TimeFunction
+
+
+class History:
+    """f(t) of a `TimeFunction` (see bmes_fem.config.histories); a waveform table is read once."""
+
+    def __init__(self, function: TimeFunction) -> None:
+        self.function = function
+        self.table = None
+        if function.kind == "waveform":
+            self.table = function.waveform.read()
+            self.period_s = function.waveform.period or float(self.table[0][-1])
+        elif function.kind == "table":
+            times, values = np.array(function.table).T
+            self.table = (times, values, None)
+            self.period_s = function.period
+
+    def _phase(self, time_s: float) -> float:
+        return time_s % self.period_s if self.period_s else time_s
+
+    def __call__(self, time_s: float | None) -> float:
+        """step: 1 for t > 0; ramp: min(t / t_ramp, 1); table/waveform: linear, periodic with the period."""
+        kind = self.function.kind
+        if time_s is None or kind == "constant":
+            return 1.0
+        if kind == "table":
+            times, values, _ = self.table
+            return float(np.interp(self._phase(time_s), times, values))
+        if time_s <= 0.0:
+            return 0.0
+        if kind == "step":
+            return 1.0
+        if kind == "ramp":
+            return min(time_s / self.function.ramp_duration, 1.0)
+        times, fractions, _ = self.table
+        return float(np.interp(self._phase(time_s), times, fractions))
+
+    def direction(self, time_s: float | None, default: np.ndarray) -> np.ndarray:
+        """The unit direction of a waveform with direction columns at ``time_s``, else ``default``."""
+        if self.table is None or self.table[2] is None or time_s is None:
+            return default
+        times, _, directions = self.table
+        phase = self._phase(time_s)
+        direction = np.array([np.interp(phase, times, directions[:, i]) for i in range(directions.shape[1])])
+        return direction / np.linalg.norm(direction)
 
 
 class ForceHistory:
-    """The joint force vector [N] at time t; the unloaded state is t <= 0."""
+    """The joint force vector [N] at time t: f(t) F along the load direction (or the waveform's)."""
 
-    def __init__(self, history: LoadHistory, load: JointLoad) -> None:
-        self.kind, self.ramp_duration_s = history.kind, history.ramp_duration
+    def __init__(self, function: TimeFunction, load: JointLoad) -> None:
+        self.history = History(function)
         self.peak_force_N, self.direction = load.force, np.asarray(load.direction)
-        self.table = history.waveform.read() if history.kind == "waveform" else None
-        if self.table is not None:
-            self.period_s = history.waveform.period or float(self.table[0][-1])
 
-    def fraction(self, time_s: float) -> float:
-        """step: 1 for t > 0; ramp: min(t / t_ramp, 1); waveform: linear in the table, periodic."""
-        if time_s <= 0.0:
-            return 0.0
-        if self.kind == "step":
-            return 1.0
-        if self.kind == "ramp":
-            return min(time_s / self.ramp_duration_s, 1.0)
-        times, fractions, _ = self.table
-        return float(np.interp(time_s % self.period_s, times, fractions))
+    def fraction(self, time_s: float | None) -> float:
+        return self.history(time_s)
 
-    def force_vector_N(self, time_s: float) -> np.ndarray:
-        direction = self.direction
-        if self.table is not None and self.table[2] is not None:
-            times, _, directions = self.table
-            phase = time_s % self.period_s
-            direction = np.array([np.interp(phase, times, directions[:, i]) for i in range(3)])
-            direction /= np.linalg.norm(direction)
-        return self.fraction(time_s) * self.peak_force_N * direction
+    def force_vector_N(self, time_s: float | None) -> np.ndarray:
+        return self.fraction(time_s) * self.peak_force_N * self.history.direction(time_s, self.direction)

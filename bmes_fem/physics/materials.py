@@ -75,14 +75,15 @@ def calibrate_venous_conductance(fluid: Fluid) -> float:
 def trabecular_modulus(trabecular: Trabecular, relative_mineralisation=1.0, bone_volume_fraction=None):
     """E = E_tissue m^gamma_m (BV/TV)^n [Pa] (Hernandez et al. 2001); floats or UFL expressions.
 
-    Healthy bone: m = 1 and BV/TV = ``trabecular.bone_volume_fraction``.
+    Healthy bone: m = 1 and BV/TV = ``trabecular.bone_volume_fraction``. With ``trabecular.youngs_modulus``
+    set, that value is the healthy E and the lesion scales it: E = E_h m^gamma_m (BV/TV / BV/TV_h)^n.
     """
-    bv_tv = trabecular.bone_volume_fraction if bone_volume_fraction is None else bone_volume_fraction
-    return (
-        trabecular.tissue_modulus
-        * relative_mineralisation**trabecular.mineralisation_exponent
-        * bv_tv**trabecular.volume_fraction_exponent
-    )
+    healthy_bv_tv = trabecular.bone_volume_fraction
+    bv_tv = healthy_bv_tv if bone_volume_fraction is None else bone_volume_fraction
+    mineral = relative_mineralisation**trabecular.mineralisation_exponent
+    if trabecular.youngs_modulus is None:
+        return trabecular.tissue_modulus * mineral * bv_tv**trabecular.volume_fraction_exponent
+    return trabecular.youngs_modulus * mineral * (bv_tv / healthy_bv_tv) ** trabecular.volume_fraction_exponent
 
 
 def constrained_modulus(youngs_modulus: float, poisson_ratio: float) -> float:
@@ -131,6 +132,8 @@ class TissueFields:
 
     chi: fem.Function  # lesion indicator, P1
     lesion: LesionParameters  # chi = 1 values
+    capillary_pressure_rise: fem.Constant  # added to p_c everywhere [Pa] (e.g. venous occlusion), 0 by default
+    venous_pressure_rise: fem.Constant  # added to p_v everywhere [Pa]
     marrow: fem.Function  # 1 in trabecular bone (where marrow exchange happens), DG0
     youngs_modulus: ufl.core.expr.Expr  # E [Pa]
     poisson_ratio: fem.Function  # nu [-]
@@ -189,10 +192,13 @@ def build_tissue_fields(domain: Domain, config: Config, pressure_space: fem.Func
     permeability = region_function(domain, {r: s.permeability for r, s in regions.items()}, "permeability")
     g_v_healthy = calibrate_venous_conductance(fluid)
     reflection = linear(fluid.reflection_coefficient, lesion.reflection_coefficient)
+    capillary_rise, venous_rise = (fem.Constant(domain.mesh, default_scalar_type(0.0)) for _ in range(2))
     oncotic_interstitial = linear(fluid.interstitial_oncotic_pressure, lesion.interstitial_oncotic_pressure)
     return TissueFields(
         chi=chi,
         lesion=lesion,
+        capillary_pressure_rise=capillary_rise,
+        venous_pressure_rise=venous_rise,
         marrow=marrow,
         youngs_modulus=marrow * lesion_modulus + (1.0 - marrow) * solid_modulus,
         poisson_ratio=region_function(domain, {r: s.poisson_ratio for r, s in regions.items()}, "nu"),
@@ -200,9 +206,9 @@ def build_tissue_fields(domain: Domain, config: Config, pressure_space: fem.Func
         mobility=permeability / tissue.fluid_viscosity * lesion.mobility_factor**chi_marrow,
         filtration=marrow * fluid.capillary_filtration * lesion.filtration_factor**chi_marrow,
         venous_conductance=marrow * g_v_healthy * lesion.venous_outflow_factor**chi_marrow,
-        effective_capillary_pressure=linear(fluid.capillary_pressure, lesion.capillary_pressure)
+        effective_capillary_pressure=linear(fluid.capillary_pressure, lesion.capillary_pressure) + capillary_rise
         - reflection * (fluid.plasma_oncotic_pressure - oncotic_interstitial),
-        venous_pressure=linear(fluid.venous_pressure, lesion.venous_pressure),
+        venous_pressure=linear(fluid.venous_pressure, lesion.venous_pressure) + venous_rise,
         storage=region_function(domain, {r: 1.0 / s.biot_modulus for r, s in regions.items()}, "inverse_M")
         + marrow * fluid.vascular_storage,
         healthy_venous_conductance=g_v_healthy,

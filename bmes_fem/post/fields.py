@@ -128,9 +128,10 @@ def mechanics_summary(state: State, cells: CellFields, config: Config) -> dict[s
     n_owned_u = u.function_space.dofmap.index_map.size_local
     magnitude = np.linalg.norm(u.x.array.reshape(-1, 3)[:n_owned_u], axis=1)
     risk = cells.risk_index[cells.trabecular]
-    resultant = [_integral(comm, state.contact_traction[i], state.contact_measure) for i in range(3)]
+    gdim = state.domain.mesh.geometry.dim
+    resultant = [sum(_integral(comm, traction[i], ds) for traction, ds in state.loads.joint_tractions) for i in range(gdim)]
     summary: dict[str, float | list[float] | None] = {
-        "contact_resultant_N": resultant,
+        "contact_resultant_N": resultant if state.loads.joint_tractions else None,
         "risk_index_max": _max_or_none(comm, risk),
         "strain_energy_J": _integral(comm, strain_energy_density(u, mu, lmbda), ufl.dx(domain=state.domain.mesh)),
         "displacement_max_um": _max_or_none(comm, magnitude) * 1e6,

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import ufl
 from dolfinx import fem
 
 from bmes_fem.mesh.domain import Domain
+from bmes_fem.physics.boundary_conditions import BoundaryConditions
 from bmes_fem.physics.materials import TissueFields
 from bmes_fem.solve.linear import SolveStats
 
@@ -23,10 +23,9 @@ class State:
 
     domain: Domain
     tissue: TissueFields
+    loads: BoundaryConditions  # boundary conditions and sources, at this state's time
     pressure: fem.Function  # p [Pa], P1
     displacement: fem.Function  # u [m], P2
-    contact_traction: ufl.core.expr.Expr  # t [Pa] on the articular surface (zero when unloaded)
-    contact_measure: ufl.Measure
     solves: tuple[SolveStats, ...]
     time_s: float = 0.0  # transient time; 0 for a steady state
     step: int = 0  # 0: steady or initial state; n: after the n-th step

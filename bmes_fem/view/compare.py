@@ -66,7 +66,7 @@ def comparison_scene(a: CaseData, b: CaseData, variable_name: str = "pressure") 
     clim = var.limits(values_a, values_b)
     largest = float(np.nanmax(np.abs(data["difference"]))) if np.isfinite(data["difference"]).any() else 0.0
     spread = largest if largest > 0 else 1.0
-    origin = np.asarray(lesion_centre_m(a)) * 1e3
+    origin = np.asarray(lesion_centre_m(a.config)) * 1e3
     plotter = new_plotter(_WINDOW, shape=(1, 3))
     panels = (
         ("A", f"A: {a.config.case}", var.cmap, clim, var.title),

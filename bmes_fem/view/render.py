@@ -26,6 +26,7 @@ import pyvista as pv
 from PIL import Image
 from vtkmodules.vtkCommonCore import vtkLogger
 
+from bmes_fem.config.case import Config
 from bmes_fem.errors import BmesError
 from bmes_fem.post.zones import Cluster
 from bmes_fem.view.results import CaseData, load_case
@@ -90,7 +91,7 @@ def build_view(
 ) -> pv.Plotter:
     """The plotter of one named view (not rendered); the caller shows or saves and closes it."""
     check_names([view], [camera])
-    centre = lesion_centre_m(case)
+    centre = lesion_centre_m(case.config)
     if view == "cutaway":
         return cutaway_scene(case.fields, VARIABLES["pressure"], centre, (0.0, 1.0, 0.0), None, window_size, case.config.case)
     if view == "slices":
@@ -102,9 +103,8 @@ def build_view(
     return plotter
 
 
-def lesion_centre_m(case: CaseData) -> tuple[float, float, float]:
-    """Centre of the first lesion, or of the head if the case has none [m]."""
-    config = case.config
+def lesion_centre_m(config: Config) -> tuple[float, float, float]:
+    """Centre of the first lesion, or of the head if the case has none [m]: where the cuts go."""
     return tuple(config.lesions[0].centre if config.lesions else config.load.head_centre)
 
 
