@@ -259,12 +259,9 @@ def terzaghi_backward_euler(
     `backward_euler_factor` for why this is exact); n = 1 solves p - c dt p_zz = p0, p(h) = 0, p_z(0) = 0.
     Returns (p at z, top displacement w_n).
     """
-    rates = _terzaghi_rates(
-        terms, height=height, drained_modulus_m=drained_modulus_m, storage=storage, biot_coefficient=biot_coefficient, mobility=mobility
-    )
-    return _terzaghi_series(
-        z, backward_euler_factor(rates, step, time_step), height=height, load=load, drained_modulus_m=drained_modulus_m,
-        storage=storage, biot_coefficient=biot_coefficient,
+    return terzaghi_backward_euler_steps(
+        z, np.full(step, time_step), height=height, load=load, drained_modulus_m=drained_modulus_m, storage=storage,
+        biot_coefficient=biot_coefficient, mobility=mobility, terms=terms,
     )
 
 
