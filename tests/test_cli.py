@@ -63,6 +63,16 @@ BAD_INPUTS = {
         {"transient": {"time": {"time_step": "0.1 s"}}},
         ["section 'transient'", "analysis = 'steady'", "analysis: transient"],
     ),
+    "shape_without_boundary_conditions": ({"geometry": {"kind": "sphere"}}, ["geometry.kind = 'sphere'", "set boundary_conditions"]),
+    "two_names_on_one_tag": (
+        {"geometry": {"kind": "mesh_file", "path": str(Path("meshes/femoral_head_5mm.vtu").resolve()), "unit": "mm",
+                      "tag_map": {"regions": {"trabecular": 1}, "boundaries": {"articular": 11, "periosteal": [12, 11]}}}},
+        ["geometry.tag_map.boundaries", "tag 11", "'articular'", "'periosteal'"],
+    ),
+    "rigid_motion_left_free": (
+        {"lesions": [], "geometry": {"kind": "box", "divisions": [1, 1, 1]}, "boundary_conditions": [{"boundary": "zmin", "kind": "roller"}]},
+        ["boundary_conditions leave rigid motion free", "translation along x"],
+    ),
 }
 
 
