@@ -100,15 +100,15 @@ bad_configs = st.one_of(
     st.builds(
         _set, st.just(RESOLVED), st.sampled_from(QUANTITY_LEAVES),
         st.sampled_from(["inf mmHg", "nan Pa", "-inf mm"]) | st.sampled_from(["3 kg*m", "2 s*s", "7 K"]),
-    ),  # fmt: skip
+    ),
     # a key that does not exist, at the top or in any section
     st.builds(
         lambda section, key: _set(RESOLVED, f"{section}.{key}" if section else key, 1.0),
         st.sampled_from(["", *SECTIONS]), st.from_regex(r"\Aunknown_[a-z]{1,8}\Z"),
-    ),  # fmt: skip
+    ),
     # a structure where a scalar belongs, or text where a number belongs
     st.builds(_set, st.just(RESOLVED), st.sampled_from(NUMBER_LEAVES + QUANTITY_LEAVES),
-              st.sampled_from([{"a": 1}, [1, 2, 3, 4], "not a number", "25 mmHgx"])),  # fmt: skip
+              st.sampled_from([{"a": 1}, [1, 2, 3, 4], "not a number", "25 mmHgx"])),
 )
 
 

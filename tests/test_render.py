@@ -18,10 +18,10 @@ import pyvista as pv
 
 from bmes_fem.config.loader import parse_config
 from bmes_fem.errors import BmesError
-from bmes_fem.view import render
-from bmes_fem.view.compare import comparison_scene, same_mesh, values_on
 from bmes_fem.output.files import PRESSURE_CLUSTERS_FILE, RISK_CLUSTERS_FILE, SURFACE_FILE
 from bmes_fem.post.zones import describe_clusters, facet_components, write_clusters_csv
+from bmes_fem.view import render
+from bmes_fem.view.compare import comparison_scene, same_mesh, values_on
 from bmes_fem.view.results import load_case, load_fields, surface_polydata
 from bmes_fem.view.variables import VARIABLES
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bmes_fem.config.loader import parse_config
 from bmes_fem.config.histories import TimeFunction, Waveform
+from bmes_fem.config.loader import parse_config
 from bmes_fem.errors import ConfigError
 from bmes_fem.mesh.build import build_domain
 from bmes_fem.physics.loading import ForceHistory
