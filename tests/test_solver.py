@@ -159,7 +159,8 @@ def test_auto_estimates_choose_lu_for_small_problems_and_multigrid_for_large_one
 
 
 @pytest.mark.mpi
-def test_auto_picks_lu_for_a_small_problem_and_logs_why(caplog):
+def test_auto_picks_lu_for_a_small_problem_and_logs_why(caplog, monkeypatch):
+    monkeypatch.setattr(auto, "_REPORTED", set())  # a choice already logged in this process goes to DEBUG
     with caplog.at_level(logging.INFO, logger="bmes_fem"):
         column = Column(cells_along_height=10, time_step=0.05, preset="auto")
     assert column.solver.preset == "direct"
@@ -226,3 +227,36 @@ def test_an_alternative_right_hand_side_superposes(preset):
     for solution, reference in zip((column.u, column.p_hat), single, strict=True):
         reference.x.array[:] *= 2.0
         assert _relative_difference(solution, reference) <= 1e-8
+
+
+@pytest.mark.mpi
+def test_a_vanishing_right_hand_side_gives_zero_without_assembling_the_operator(monkeypatch):
+    """An unloaded state (zero loads, zero Dirichlet values): u = 0 at once, no matrix, no lifting."""
+    a, rhs, bcs = _box_elasticity(MPI.COMM_WORLD, 4)
+    calls = []
+    for name in ("assemble_matrix", "apply_lifting"):
+        original = getattr(fem_petsc, name)
+        monkeypatch.setattr(fem_petsc, name, lambda *args, _f=original, _n=name, **kwargs: calls.append(_n) or _f(*args, **kwargs))
+    test = next(argument for argument in a.arguments() if argument.number() == 0)
+    unloaded = ufl.inner(fem.Constant(test.ufl_function_space().mesh, np.zeros(3)), test) * ufl.dx
+    u, stats = solve_linear(a, unloaded, name="u_unloaded", preset="iterative", bcs=bcs)
+    assert calls == [] and stats.iterations == 0 and stats.residual_norm == 0.0
+    assert not np.any(u.x.array)
+    u, stats = solve_linear(a, rhs, name="u_loaded", preset="iterative", bcs=bcs)  # loaded: assembled, still no lifting (g = 0)
+    assert "assemble_matrix" in calls and "apply_lifting" not in calls and stats.iterations > 0 and np.any(u.x.array)
+
+
+@pytest.mark.mpi
+def test_homogeneous_dirichlet_data_need_no_lifting_and_the_reported_residuals_are_true(monkeypatch):
+    """The column's constraints are all zero: no lifting is assembled; the per-field residuals a solve
+    reports (reused from its stopping test) are those of the solution it returns."""
+    calls = []
+    original = fem_petsc.apply_lifting
+    monkeypatch.setattr(fem_petsc, "apply_lifting", lambda *args, **kwargs: calls.append(1) or original(*args, **kwargs))
+    column = Column(cells_along_height=20, time_step=0.05, preset="iterative")
+    convergence = column.solver._convergence
+    for stats in column.advance_to(0.2):
+        assert max(stats.field_residuals) <= 1e-9
+    true = convergence.residual_norms(column.solver.b, column.solver.x) / convergence.references
+    assert np.allclose(stats.field_residuals, true, rtol=1e-6, atol=0.0)
+    assert calls == []

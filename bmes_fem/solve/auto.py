@@ -93,11 +93,17 @@ def available_memory_B(comm: MPI.Comm) -> float:
     return comm.bcast(psutil.virtual_memory().available if comm.rank == 0 else None, root=0)
 
 
+_REPORTED: set[tuple[str, str]] = set()  # (solver, preset) choices logged at INFO in this process
+
+
 def resolve_preset(preset: str, *, name: str, dofs: int, gdim: int, expected_solves: int, comm: MPI.Comm) -> PresetChoice:
-    """``direct`` and ``iterative`` stand; ``auto`` chooses with :func:`choose_preset` and logs why (INFO)."""
+    """``direct`` and ``iterative`` stand; ``auto`` chooses with :func:`choose_preset` and logs why (INFO the
+    first time a solver gets a preset, DEBUG when a run of many solves, e.g. a course, makes the same choice again)."""
     if preset != "auto":
         return PresetChoice(preset, "set by solver.preset")
     choice = choose_preset(dofs, gdim, expected_solves, available_memory_B(comm))
     if comm.rank == 0:
-        LOGGER.info("%s solver: auto preset chose %s: %s", name, choice.preset, choice.reason)
+        level = logging.DEBUG if (name, choice.preset) in _REPORTED else logging.INFO
+        LOGGER.log(level, "%s solver: auto preset chose %s: %s", name, choice.preset, choice.reason)
+        _REPORTED.add((name, choice.preset))
     return choice

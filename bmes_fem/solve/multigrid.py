@@ -6,7 +6,8 @@ rediscretised linear operator A_1 = a(u_1, v_1), prolong the correction with Pi,
 Pi: V_1 -> V interpolates; its rows of Dirichlet-constrained fine dofs and its columns of constrained
 linear dofs are zeroed, so corrections never touch constrained values (without this CG diverges on the
 femoral head). A_1 carries the same (homogeneous) constraints and, for a vector space, the rigid-body
-modes as GAMG near-nullspace. After set-up, :func:`release_galerkin_products` frees GAMG's reuse data.
+modes as GAMG near-nullspace; it is integrated with a low-order rule (degree <= 2) whatever the
+coefficients, since it only preconditions. After set-up, :func:`release_galerkin_products` frees GAMG's reuse data.
 """
 
 from __future__ import annotations
@@ -20,8 +21,11 @@ import ufl
 from dolfinx import default_scalar_type, fem
 from dolfinx.fem import petsc as fem_petsc
 from petsc4py import PETSc
+from ufl.algorithms import estimate_total_polynomial_degree, expand_derivatives
 
 from bmes_fem.solve.nullspace import rigid_body_modes
+
+COARSE_QUADRATURE_DEGREE = 2  # of the linear level's operator (exact for P1 with piecewise-linear coefficients)
 
 
 def needs_linear_level(space: fem.FunctionSpace) -> bool:
@@ -42,6 +46,19 @@ def _constrained(space: fem.FunctionSpace, bcs: Sequence[fem.DirichletBC]) -> fe
     return indicator
 
 
+def _with_coarse_quadrature(form: ufl.Form) -> ufl.Form:
+    """``form`` integrated with at most COARSE_QUADRATURE_DEGREE: the linear level only preconditions, and
+    coefficients that are expressions of P1 fields (the femoral head's E(chi), nu(chi)) would otherwise
+    raise the estimated degree to 6 or more, tens of points per cell for a level that needs a few."""
+    integrals = []
+    for integral in form.integrals():
+        degree = integral.metadata().get("quadrature_degree")
+        if degree is None:
+            degree = estimate_total_polynomial_degree(expand_derivatives(integral.integrand()))
+        integrals.append(integral.reconstruct(metadata={**integral.metadata(), "quadrature_degree": min(degree, COARSE_QUADRATURE_DEGREE)}))
+    return ufl.Form(integrals)
+
+
 class LinearLevel:
     """Coarse (linear) level: the interpolation Pi: V_1 -> V and the operator A_1, both assembled once."""
 
@@ -49,7 +66,8 @@ class LinearLevel:
         test, trial = sorted(form.arguments(), key=lambda argument: argument.number())
         space = trial.ufl_function_space()
         self.space = fem.functionspace(space.mesh, ("Lagrange", 1, space.value_shape))
-        self._form = fem.form(ufl.replace(form, {test: ufl.TestFunction(self.space), trial: ufl.TrialFunction(self.space)}))
+        linear = ufl.replace(form, {test: ufl.TestFunction(self.space), trial: ufl.TrialFunction(self.space)})
+        self._form = fem.form(_with_coarse_quadrature(linear))
         fine = _constrained(space, bcs)
         coarse = fem.Function(self.space)
         coarse.interpolate(fine)
