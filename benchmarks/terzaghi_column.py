@@ -10,7 +10,7 @@ p_BE(z, t_n) = (4 p0 / pi) sum_k (-1)^(k-1) / (2k-1) cos((2k-1) pi z / 2L) (1 + 
 lambda_k = (2k-1)^2 pi^2 c / (4 L^2): the time discretisation is the same, so this is the spatial error.
 
 Each (n, ranks) run is its own process (``mpirun -n R`` for R > 1), so its peak memory is its own:
-:func:`measure_command` polls the resident memory of the whole process tree. Runs are sequential; the
+:func:`measure.measure_command` polls the resident memory of the whole process tree. Runs are sequential; the
 first is a small warm-up that fills the form compiler's cache and is not recorded.
 
     .venv/bin/python benchmarks/terzaghi_column.py --sizes 6 10 14 20 30 --ranks 1 2
@@ -23,16 +23,16 @@ included), terzaghi_column.md (table) and terzaghi_column.png (time and memory a
 from __future__ import annotations
 
 import argparse
-import contextlib
 import csv
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from measure import Measurement, measure_command
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "terzaghi_column"
@@ -68,65 +68,6 @@ MEANING = {
     "peak_rss_tree_mb": "peak of the polled resident memory of the whole process tree (incl. mpirun)",
     "base_pressure_error": "max_n |p_h(base, t_n) - p_BE(0, t_n)| / p0",
 }
-
-
-# --------------------------------------------------------------------------------------- measuring
-@dataclass(frozen=True)
-class Measurement:
-    """A finished command: wall time [s], peak resident memory of its process tree [B], exit code."""
-
-    wall_s: float
-    peak_rss_B: int
-    returncode: int
-    status: str  # "ok", "failed (exit N)" or "killed: ..."
-
-
-def _tree_rss_B(process) -> int:
-    """Resident bytes of ``process`` and all its descendants."""
-    import psutil
-
-    total = 0
-    for member in [process, *process.children(recursive=True)]:
-        with contextlib.suppress(psutil.Error):
-            total += member.memory_info().rss
-    return total
-
-
-def measure_command(
-    command: list[str],
-    *,
-    log_path: Path,
-    cwd: Path = ROOT,
-    env: dict[str, str] | None = None,
-    poll_s: float = 0.1,
-    timeout_s: float = 3600.0,
-    memory_limit_B: float = float("inf"),
-) -> Measurement:
-    """Run ``command`` (stdout and stderr to ``log_path``); return its wall time and the peak of the summed
-    resident memory of its process tree, polled every ``poll_s`` s. Killed past the time or memory limit."""
-    import psutil
-
-    start, peak_B, status = time.perf_counter(), 0, None
-    with open(log_path, "w") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=cwd, env=env)
-        handle = psutil.Process(process.pid)
-        while process.poll() is None:
-            peak_B = max(peak_B, _tree_rss_B(handle))
-            if peak_B > memory_limit_B:
-                status = f"killed: memory > {memory_limit_B / 1e9:g} GB"
-            elif time.perf_counter() - start > timeout_s:
-                status = f"killed: timeout > {timeout_s:g} s"
-            if status:
-                for child in handle.children(recursive=True):
-                    child.kill()
-                process.kill()
-                process.wait()
-                break
-            time.sleep(poll_s)
-    wall_s = time.perf_counter() - start
-    if status is None:
-        status = "ok" if process.returncode == 0 else f"failed (exit {process.returncode})"
-    return Measurement(wall_s, peak_B, process.returncode, status)
 
 
 # --------------------------------------------------------------------------------------- the column
