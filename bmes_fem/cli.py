@@ -31,7 +31,7 @@ from bmes_fem.view.views import CAMERAS, VIEWS
 
 EXIT_ERROR, EXIT_INTERRUPTED = 1, 130
 #: modules that add their own sub-command with ``register(commands)``
-COMMAND_MODULES: tuple[str, ...] = ("bmes_fem.verification.command", "bmes_fem.studies.command")
+COMMAND_MODULES: tuple[str, ...] = ("bmes_fem.verification.command", "bmes_fem.studies.command", "bmes_fem.validation.command")
 
 
 def _overrides(pairs: list[str]) -> dict[str, object]:

@@ -28,11 +28,22 @@ def register(commands: argparse._SubParsersAction) -> None:
         "<results-dir>/<study>/table.csv, table.md and plots/. See docs/studies.md.",
     )
     parser.add_argument("study", type=Path, help="YAML study file, e.g. configs/studies/oat_lesion.yaml")
+    add_executor_options(parser, "write to DIR/<study name>/ (default results)")
+    parser.set_defaults(handler=study_command)
+
+
+def add_executor_options(parser: argparse.ArgumentParser, results_help: str) -> None:
+    """``--jobs``, ``--executor``, ``--scheduler`` and ``--results-dir``: the options of every command that runs many cases."""
     parser.add_argument("--jobs", type=int, default=1, help="cases at a time: local processes, or workers of a Dask LocalCluster")
     parser.add_argument("--executor", choices=("local", "dask"), default="local", help="where cases run (default local)")
     parser.add_argument("--scheduler", metavar="ADDRESS", help="with --executor dask: a running scheduler (tcp://host:8786) instead of a LocalCluster")
-    parser.add_argument("--results-dir", type=Path, default=Path("results"), help="write to DIR/<study name>/ (default results)")
-    parser.set_defaults(handler=study_command)
+    parser.add_argument("--results-dir", type=Path, default=Path("results"), help=results_help)
+
+
+def executor_from_args(args: argparse.Namespace) -> Executor:
+    """The executor the options of `add_executor_options` ask for; ConfigError/BmesError naming the bad option."""
+    _check(args)
+    return _executor(args)
 
 
 def _check(args: argparse.Namespace) -> None:

@@ -1,0 +1,133 @@
+"""The statistics of `bmes calibrate` on fitted surrogates mu_j(t), s_j^2(t) (bmes_fem.validation.surrogate) of the
+measured outputs y_j +- sd_j, in unit coordinates t in [0, 1]^k:
+
+- best fit: least squares of r_j(t) = (mu_j(t) - y_j) / sd_j within the box (scipy.optimize.least_squares, trust
+  region), started at the centre and at the LEAST_SQUARES_STARTS design points of least misfit;
+- posterior: emcee's affine-invariant ensemble sampler (Goodman & Weare 2010; Foreman-Mackey et al. 2013) on
+
+      log p(t | y) = -1/2 sum_j [(mu_j(t) - y_j)^2 / (sd_j^2 + s_j^2(t)) + log 2 pi (sd_j^2 + s_j^2(t))]
+
+  inside the box (uniform prior), -inf outside: a Gaussian likelihood whose variance holds the surrogate's too.
+  Walkers start uniform in the box; the first ``burn`` steps are discarded; 95 % credible intervals are the
+  2.5 and 97.5 % quantiles of the samples;
+- credible bands of any output: quantiles of mu_j(t) + s_j(t) e, e ~ N(0, 1), over posterior samples.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Annotated
+
+import numpy as np
+from pydantic import Field, model_validator
+from scipy.optimize import least_squares
+
+from bmes_fem.config.schema import Section
+from bmes_fem.validation.surrogate import FittedSurface
+
+QUANTILES = (2.5, 50.0, 97.5)
+BAND_DRAWS = 4000  # posterior samples used for the credible bands
+LEAST_SQUARES_STARTS = 3  # design points (lowest misfit) used as starts besides the centre
+
+
+class McmcSpec(Section):
+    """emcee's affine-invariant ensemble sampler: ``walkers`` x ``steps``, the first ``burn`` steps discarded."""
+
+    walkers: Annotated[int, Field(ge=4)] = 32
+    steps: Annotated[int, Field(ge=100)] = 4000
+    burn: Annotated[int, Field(ge=0)] = 1000
+    seed: int = 1
+
+    @model_validator(mode="after")
+    def _sensible(self) -> McmcSpec:
+        if self.burn >= self.steps:
+            raise ValueError(f"mcmc.burn = {self.burn} must be below mcmc.steps = {self.steps}")
+        if self.walkers % 2:
+            raise ValueError(f"mcmc.walkers = {self.walkers}: expected an even number (emcee's stretch move splits the ensemble)")
+        return self
+
+
+
+@dataclass(frozen=True)
+class Posterior:
+    """Best fit (least squares) and MCMC samples, in unit coordinates t in [0, 1]^k."""
+
+    best: np.ndarray
+    chi2: float
+    samples: np.ndarray
+    acceptance: float
+    autocorrelation_steps: np.ndarray
+    walkers: int
+    kept_steps: int
+
+    def quantiles(self) -> np.ndarray:
+        """2.5, 50 and 97.5 % quantiles of each parameter (rows: quantile; columns: parameter), unit coordinates."""
+        return np.percentile(self.samples, QUANTILES, axis=0)
+
+    @property
+    def effective_samples(self) -> np.ndarray:
+        """walkers x kept steps / integrated autocorrelation time, per parameter."""
+        return self.walkers * self.kept_steps / self.autocorrelation_steps
+
+
+def predict(surfaces: list[FittedSurface], t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Means and variances (rows: points; columns: surfaces)."""
+    pairs = [surface.predict(t) for surface in surfaces]
+    return np.column_stack([m for m, _ in pairs]), np.column_stack([v for _, v in pairs])
+
+
+def log_posterior(t: np.ndarray, surfaces: list[FittedSurface], y: np.ndarray, sd: np.ndarray) -> np.ndarray:
+    """log p(t | y) up to a constant for the rows of ``t`` (module docstring, step 4); -inf outside [0, 1]^k."""
+    t = np.atleast_2d(t)
+    inside = np.all((t >= 0.0) & (t <= 1.0), axis=1)
+    result = np.full(len(t), -np.inf)
+    if inside.any():
+        mean, variance = predict(surfaces, t[inside])
+        total = sd**2 + variance
+        result[inside] = -0.5 * np.sum((mean - y) ** 2 / total + np.log(2 * np.pi * total), axis=1)
+    return result
+
+
+def best_fit(surfaces: list[FittedSurface], y: np.ndarray, sd: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, float]:
+    """Least squares of (mu_j(t) - y_j) / sd_j within [0, 1]^k from each start; (t, chi^2) of the best."""
+
+    def residuals(t: np.ndarray) -> np.ndarray:
+        return (predict(surfaces, t[None, :])[0][0] - y) / sd
+
+    fits = [least_squares(residuals, np.clip(start, 1e-6, 1 - 1e-6), bounds=(0.0, 1.0), method="trf") for start in starts]
+    best = min(fits, key=lambda fit: fit.cost)
+    return best.x, float(2.0 * best.cost)
+
+
+def sample_posterior(surfaces: list[FittedSurface], y: np.ndarray, sd: np.ndarray, spec: McmcSpec, k: int) -> tuple[np.ndarray, float, np.ndarray]:
+    """emcee samples after burn-in (flattened), mean acceptance fraction and autocorrelation time [steps] per parameter."""
+    import emcee
+
+    rng = np.random.default_rng(spec.seed)
+    sampler = emcee.EnsembleSampler(spec.walkers, k, log_posterior, args=(surfaces, y, sd), vectorize=True)
+    sampler.random_state = np.random.RandomState(spec.seed).get_state()
+    sampler.run_mcmc(rng.uniform(size=(spec.walkers, k)), spec.steps, progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a short chain warns; the report gives N / tau instead
+        tau = np.atleast_1d(sampler.get_autocorr_time(discard=spec.burn, quiet=True))
+    return sampler.get_chain(discard=spec.burn, flat=True), float(np.mean(sampler.acceptance_fraction)), tau
+
+
+def fit_posterior(surfaces: list[FittedSurface], y: np.ndarray, sd: np.ndarray, spec: McmcSpec, design: np.ndarray) -> Posterior:
+    """Best fit from the centre and the design points of least misfit, then the MCMC posterior."""
+    k = design.shape[1]
+    misfit = np.sum(((predict(surfaces, design)[0] - y) / sd) ** 2, axis=1)
+    starts = np.vstack([np.full(k, 0.5), design[np.argsort(misfit)[:LEAST_SQUARES_STARTS]]])
+    best, chi2 = best_fit(surfaces, y, sd, starts)
+    samples, acceptance, tau = sample_posterior(surfaces, y, sd, spec, k)
+    return Posterior(best, chi2, samples, acceptance, tau, spec.walkers, spec.steps - spec.burn)
+
+
+def predictive_bands(surfaces: list[FittedSurface], samples: np.ndarray, seed: int) -> np.ndarray:
+    """2.5, 50, 97.5 % quantiles of mu_j(t) + s_j(t) e over posterior samples (rows: outputs)."""
+    rng = np.random.default_rng(seed)
+    chosen = samples[rng.choice(len(samples), size=min(BAND_DRAWS, len(samples)), replace=False)]
+    mean, variance = predict(surfaces, chosen)
+    draws = mean + np.sqrt(variance) * rng.standard_normal(mean.shape)
+    return np.percentile(draws, QUANTILES, axis=0).T

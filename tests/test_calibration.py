@@ -1,0 +1,209 @@
+"""Calibration: the surrogates' leave-one-out errors equal brute-force refits; the sampler recovers an analytic
+Gaussian posterior; a bad calibration file is one line before any run; on the coarse head, pressures made by
+the model at known parameters plus noise are recovered inside their 95 % intervals (coverage over 10 seeds),
+and a fit to the BMES range 40-60 mmHg gives a config whose run lies inside it."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from scipy.linalg import cho_factor, cho_solve
+from scipy.stats import qmc
+
+from bmes_fem.config.loader import load_config
+from bmes_fem.errors import ConfigError
+from bmes_fem.studies.executor import LocalExecutor
+from bmes_fem.validation.calibration import calibrate, load_calibration, read_outputs, run_design
+from bmes_fem.validation.command import main
+from bmes_fem.validation.posterior import McmcSpec, best_fit, fit_posterior
+from bmes_fem.validation.runs import run_configs
+from bmes_fem.validation.surrogate import GaussianProcess, QuadraticSurface, fit_surface
+
+ROOT = Path(__file__).resolve().parents[1]
+COARSE = ROOT / "configs" / "femoral_head_coarse.yaml"
+BMES_RANGE_COARSE = ROOT / "configs" / "calibration" / "bmes_range_coarse.yaml"
+LESION_CENTRE = ["4 mm", "4 mm", "10 mm"]
+
+
+def _smooth(t: np.ndarray) -> np.ndarray:
+    return 30.0 + 10.0 * np.tanh(2.0 * t[:, 0] - 1.0) + 5.0 * t[:, 1] ** 2 + 3.0 * t[:, 0] * t[:, 1]
+
+
+def test_gaussian_process_leave_one_out_is_the_refit_without_the_point():
+    t = qmc.LatinHypercube(d=2, rng=3).random(14)
+    y = _smooth(t)
+    gp = GaussianProcess(t, y)
+    loo = gp.leave_one_out()
+    z = (y - gp.offset) / gp.scale
+    for i in range(len(t)):
+        keep = np.arange(len(t)) != i
+        k = gp._covariance(t[keep], t[keep]) + gp.nugget * np.eye(keep.sum())
+        factor = cho_factor(k)
+        k_star = gp._covariance(t[i : i + 1], t[keep])[0]
+        mean = k_star @ cho_solve(factor, z[keep])
+        variance = gp.signal - k_star @ cho_solve(factor, k_star)
+        assert loo.errors[i] == pytest.approx(gp.scale * (z[i] - mean), rel=1e-6, abs=1e-9)
+        assert loo.sd[i] == pytest.approx(gp.scale * math.sqrt(variance + gp.nugget), rel=1e-6)
+    test = qmc.LatinHypercube(d=2, rng=4).random(200)
+    error = np.sqrt(np.mean((gp.predict(test)[0] - _smooth(test)) ** 2))
+    assert error < 0.01 * np.ptp(y)  # 14 points of a smooth function over an 18-unit range
+    assert 0.5 * error < loo.rmse < 2.0 * error  # leave-one-out estimates the error away from the design
+
+
+def test_quadratic_surface_is_exact_on_a_quadratic_and_press_is_the_refit():
+    t = qmc.LatinHypercube(d=3, rng=5).random(16)
+    exact = 1.0 + t @ [1.0, -2.0, 0.5] + 3.0 * t[:, 0] * t[:, 2] - t[:, 1] ** 2
+    surface = QuadraticSurface(t, exact)
+    assert surface.leave_one_out().max_abs < 1e-9
+    y = exact + np.sin(7.0 * t[:, 0])
+    press = QuadraticSurface(t, y).leave_one_out().errors
+    for i in range(len(t)):
+        keep = np.arange(len(t)) != i
+        assert press[i] == pytest.approx(y[i] - QuadraticSurface(t[keep], y[keep]).predict(t[i : i + 1])[0][0], rel=1e-8)
+    assert fit_surface(t, y).kind == min(("gaussian_process", "quadratic"), key=lambda kind: fit_surface(t, y, kind).tried[kind].rmse)
+
+
+class _Line:
+    """A surrogate mu(t) = a + b t_0, exact (zero variance)."""
+
+    def __init__(self, a: float, b: float) -> None:
+        self.a, self.b = a, b
+
+    def predict(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        t = np.atleast_2d(t)
+        return self.a + self.b * t[:, 0], np.zeros(len(t))
+
+
+def test_posterior_of_a_linear_model_is_the_analytic_gaussian():
+    """y = 20 + 40 t, measured 40 +- 2: the posterior of t is N(0.5, 0.05^2) (the box [0, 1] is 10 SD away)."""
+    surfaces, y, sd = [_Line(20.0, 40.0)], np.array([40.0]), np.array([2.0])
+    design = qmc.LatinHypercube(d=1, rng=1).random(8)
+    posterior = fit_posterior(surfaces, y, sd, McmcSpec(walkers=16, steps=3000, burn=500, seed=2), design)
+    assert posterior.best[0] == pytest.approx(0.5, abs=1e-6)
+    assert posterior.chi2 == pytest.approx(0.0, abs=1e-10)
+    low, median, high = posterior.quantiles()[:, 0]
+    assert (low, median, high) == pytest.approx((0.5 - 1.96 * 0.05, 0.5, 0.5 + 1.96 * 0.05), abs=0.006)
+    assert 0.5 < posterior.acceptance < 0.9
+    assert best_fit(surfaces, np.array([70.0]), sd, np.array([[0.5]]))[0][0] == pytest.approx(1.0)  # the bound holds
+
+
+def _calibration(folder: Path, name: str = "c", **changes) -> Path:
+    data = {
+        "name": "synthetic",
+        "base": str(COARSE),
+        "parameters": [
+            {"path": "lesion_effects.filtration_factor", "min": 1.5, "max": 6},
+            {"path": "lesions.0.semi_axes", "factor": [0.8, 1.25]},
+        ],
+        "measurements": [
+            {"name": "lesion_centre", "point": LESION_CENTRE, "value": "30 mmHg", "sd": "0.5 mmHg"},
+            {"name": "lesion_edge", "point": ["4 mm", "12 mm", "10 mm"], "value": "28 mmHg", "sd": "0.5 mmHg"},
+            {"name": "healthy", "region": "healthy_trabecular_mean", "value": "25 mmHg", "sd": "0.5 mmHg"},
+        ],
+        "predictions": ["pressure.p_lesion_peak_mmHg"],
+        "design": {"kind": "latin_hypercube", "samples": 16, "seed": 1},
+        "mcmc": {"walkers": 16, "steps": 2500, "burn": 500, "seed": 1},
+    }
+    data.update(changes)
+    path = folder / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+PARAMETER = {"path": "lesion_effects.filtration_factor", "min": 1.5, "max": 6}
+BAD_CALIBRATIONS = {
+    "unknown_path": ({"parameters": [{**PARAMETER, "path": "lesion_effects.filtration_fctor"}]},
+                     "parameters.0.min", "unknown key 'lesion_effects.filtration_fctor'"),
+    "no_bounds": ({"parameters": [{"path": "lesion_effects.filtration_factor"}]}, "parameters.0", "has no bounds"),
+    "min_below_schema": ({"parameters": [{**PARAMETER, "min": 0}]}, "parameters.0.min", "filtration_factor"),
+    "max_above_schema": ({"parameters": [{"path": "lesion_effects.reflection_coefficient", "min": 0.5, "max": 1.2}]},
+                         "parameters.0.max", "reflection_coefficient"),
+    "factor_above_schema": ({"parameters": [{"path": "lesion_effects.reflection_coefficient", "factor": [0.5, 2]}]},
+                            "parameters.0.factor.1", "reflection_coefficient"),
+    "min_not_below_max": ({"parameters": [{**PARAMETER, "min": 6, "max": 1.5}]}, "parameters.0", "is not below"),
+    "vector_min_max": ({"parameters": [{"path": "lesions.0.semi_axes", "min": ["8 mm"] * 3, "max": ["12 mm"] * 3}]},
+                       "parameters.0", "factor"),
+    "wrong_unit": ({"parameters": [{"path": "lesion_effects.capillary_pressure", "min": "45 mm", "max": "60 mmHg"}]},
+                   "parameters.0.min", "expected a pressure"),
+    "point_outside_mesh": ({"measurements": [{"name": "far", "point": ["100 mm", "0 mm", "0 mm"], "value": "30 mmHg", "sd": "1 mmHg"}]},
+                           "measurements.0.point = (100, 0, 0) mm", "outside the mesh"),
+    "time_on_steady": ({"measurements": [{"name": "n", "point": LESION_CENTRE, "time": "1 s", "value": "30 mmHg", "sd": "1 mmHg"}]},
+                       "measurements.0.time", "transient base"),
+    "no_spread": ({"measurements": [{"name": "n", "point": LESION_CENTRE, "value": "30 mmHg"}]}, "measurements", "give value and sd"),
+    "point_and_region": ({"measurements": [{"name": "n", "point": LESION_CENTRE, "region": "lesion_mean", "value": "3 mmHg", "sd": "1 mmHg"}]},
+                         "measurements", "give a point"),
+    "unknown_prediction": ({"predictions": ["pressure.p_lesion_peek_mmHg"]}, "predictions", "p_lesion_peek_mmHg"),
+    "too_few_samples": ({"design": {"samples": 6}}, "design.samples = 6", "at least 7"),
+    "sobol_not_power_of_two": ({"design": {"kind": "sobol", "samples": 12}}, "design", "power of 2"),
+    "odd_walkers": ({"mcmc": {"walkers": 15}}, "mcmc", "even"),
+    "unknown_key": ({"surogate": "auto"}, "surogate", "unknown key"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", list(BAD_CALIBRATIONS))
+def test_bad_calibration_is_one_line_before_any_run(tmp_path, name):
+    changes, key, expected = BAD_CALIBRATIONS[name]
+    path = _calibration(tmp_path, **changes)
+    with pytest.raises(ConfigError) as error:
+        load_calibration(path)
+    message = str(error.value)
+    assert key in message and expected in message and "\n" not in message, message
+    assert str(path) in message
+    assert not (tmp_path / "results").exists()
+
+
+TRUTH = {"lesion_effects.filtration_factor": 3.7, "lesions.0.semi_axes": 1.1}  # filtration factor; size factor
+NOISE_SD_MMHG = 0.5
+SEEDS = range(10)
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory):
+    """The coarse-head design (16 + 4 corner runs) and the run at TRUTH, once for the module."""
+    folder = tmp_path_factory.mktemp("synthetic")
+    problem = load_calibration(_calibration(folder))
+    t_truth = np.array([(TRUTH[p.path] - p.low) / (p.high - p.low) for p in problem.parameters])
+    with LocalExecutor(jobs=2) as executor:
+        runs, design, outputs = run_design(problem, executor, folder / "results")
+        truth_runs = run_configs("truth", {"truth": problem.config_at(t_truth)}, executor, folder / "results", problem.path)
+    assert runs.run.exit_code == 0 and len(design) == 16 + 4  # Latin hypercube and the corners
+    return problem, design, outputs, t_truth, read_outputs(problem, truth_runs.folder("truth"))
+
+
+@pytest.mark.slow
+def test_synthetic_data_are_recovered_in_9_of_10_seeds(synthetic):
+    """Truth + N(0, 0.5 mmHg) noise on the three measurements; both parameters inside their 95 % intervals."""
+    problem, design, outputs, t_truth, truth = synthetic
+    measured = problem.measured
+    covered, widths = [], []
+    for seed in SEEDS:
+        noisy = truth[measured] + np.random.default_rng(seed).normal(0.0, NOISE_SD_MMHG, len(measured))
+        calibrated = calibrate(problem, design, outputs, values=noisy)
+        low, _, high = calibrated.posterior.quantiles()
+        covered.append(bool(np.all((low <= t_truth) & (t_truth <= high))))
+        widths.append(high - low)
+    for j, surface in enumerate(calibrated.surfaces[: len(measured)]):
+        assert surface.tried[surface.kind].rmse < 0.3 * NOISE_SD_MMHG, problem.outputs[j].name
+    assert sum(covered) >= 9, covered
+    assert np.all(np.mean(widths, axis=0) < 0.6)  # the data inform both parameters: intervals well inside the box
+
+
+@pytest.mark.slow
+def test_bmes_range_fit_gives_a_config_inside_the_range(tmp_path, capsys):
+    results = tmp_path / "results"
+    assert main(["calibrate", str(BMES_RANGE_COARSE), "--results-dir", str(results), "--jobs", "2"]) == 0
+    report = json.loads((results / "bmes_range_coarse" / "calibration.json").read_text())
+    run = report["outputs"]["lesion_centre"]["fitted_config_run"]
+    assert 40.0 <= run <= 60.0
+    assert run == pytest.approx(report["outputs"]["lesion_centre"]["best_fit_surrogate"], abs=1.0)
+    fitted = load_config(results / "bmes_range_coarse" / "fitted.yaml")
+    best = report["parameters"]["lesion_effects.capillary_pressure"]["best_fit"]
+    assert fitted.lesion_effects.capillary_pressure / 133.322387415 == pytest.approx(best, rel=1e-9)
+    for name in ("corner.png", "predictions.png", "design.csv", "posterior.csv", "calibration.md"):
+        assert (results / "bmes_range_coarse" / name).stat().st_size > 100
+    assert "95 % credible interval" in capsys.readouterr().out
