@@ -23,14 +23,15 @@ from bmes_fem.output.outputs import Output, case_outputs
 from bmes_fem.output.progress import LOG, Progress
 from bmes_fem.post.analysis import analyse
 from bmes_fem.result import Result
+from bmes_fem.solve.course import CourseBiot
 from bmes_fem.solve.state import State
 from bmes_fem.solve.steady import SteadyBiot
 from bmes_fem.solve.transient import TransientBiot
 
-PROBLEMS = {"steady": SteadyBiot, "transient": TransientBiot}
+PROBLEMS = {"steady": SteadyBiot, "transient": TransientBiot, "course": CourseBiot}
 
 
-def build_problem(domain: Domain, config: Config) -> SteadyBiot | TransientBiot:
+def build_problem(domain: Domain, config: Config) -> SteadyBiot | TransientBiot | CourseBiot:
     """The problem of ``config.analysis`` on ``domain``; it yields its states from ``states()``."""
     return PROBLEMS[config.analysis](domain, config)
 

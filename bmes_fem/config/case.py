@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 from bmes_fem.config.boundary_conditions import Condition, Sources, bone_defaults, check_conditions
+from bmes_fem.config.course import Course
 from bmes_fem.config.geometry import (
     GEOMETRY_KINDS,
     Geometry,
@@ -261,7 +262,7 @@ class Output(Section):
 
 SHAPES_WITHOUT_DEFAULTS = ("box", "cylinder", "sphere", "sphere_octant")
 #: sections that only one analysis reads: section -> analysis
-ANALYSIS_SECTIONS = {"transient": "transient"}
+ANALYSIS_SECTIONS = {"transient": "transient", "course": "course"}
 
 
 class Config(Section):
@@ -278,8 +279,9 @@ class Config(Section):
     risk: Risk = Risk()
     solver: Solver = Solver()
     output: Output = Output()
-    analysis: Literal["steady", "transient"] = "steady"
+    analysis: Literal["steady", "transient", "course"] = "steady"
     transient: Transient = Transient()
+    course: Course = Course()
     verification: Verification | None = None
 
     @field_validator("geometry", mode="before")

@@ -374,4 +374,8 @@ def case_outputs(config: Config, folder: Path, problem) -> list[Output]:
     outputs += [StateSummary(), fields, ClusterTables()]
     if config.output.figures:
         outputs.append(Figures(config, fields))
+    if config.analysis == "course":
+        from bmes_fem.output.course import course_outputs
+
+        outputs += course_outputs(config, problem)
     return outputs

@@ -1,0 +1,173 @@
+"""Figures of a disease course (matplotlib, pyvista; no solver stack): time series against weeks with every
+therapy scenario beside the control, and the pressure cut-away over the course as an animation.
+
+Time series: one panel per quantity, one line per scenario (the control thick black, therapies dashed), the
+phases shaded and named, the healthy value dashed with its tolerance band where one applies, and a marker
+where a scenario is back to healthy for good (bmes_fem.output.course).
+
+Animation: for every sample time, the cut-away of every scenario (bone clipped through the lesion centre,
+face-on, bmes_fem.view.render.cutaway_scene) on one fixed pressure scale, tiled into one frame; each
+frame is rendered once and streamed into a GIF and, when imageio-ffmpeg can encode it, an MP4.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import imageio.v2 as imageio
+import matplotlib.pyplot as plt
+import numpy as np
+import pyvista as pv
+
+from bmes_fem.view.render import cutaway_scene
+from bmes_fem.view.variables import VARIABLES
+
+CONTROL_COLOUR = "black"
+_PANEL_PX = (640, 480)  # one scenario's cut-away; tiles of 16 px multiples keep MP4 encoders happy
+_FRAME_S = 0.4  # animation: seconds per sample time
+
+
+@dataclass(frozen=True)
+class CourseSeries:
+    """A course's time series for plotting: per scenario, per sample, in display units."""
+
+    weeks: np.ndarray  # (samples,)
+    phases: tuple[tuple[str, float, float], ...]  # (name, start week, end week)
+    scenarios: tuple[str, ...]
+    values: Mapping[str, np.ndarray]  # column -> (scenarios, samples)
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One axis: ``column`` of `CourseSeries.values` against weeks."""
+
+    column: str
+    label: str  # y-axis label with its unit
+    healthy: float | None = None  # dashed line
+    tolerance: float | None = None  # band healthy +- tolerance
+    back_to_healthy_weeks: Mapping[str, float | None] = field(default_factory=dict)  # scenario -> week of the marker
+    levels: tuple[float, ...] = ()  # dotted reference lines (thresholds)
+
+
+_DASHES = ("--", "-.", ":", (0, (5, 1, 1, 1)))  # therapies: scenarios that coincide stay visible over the control
+
+
+def _styles(scenarios: Sequence[str]) -> dict[str, dict]:
+    """Line style per scenario: the first (the control) thick solid black, the others coloured and dashed."""
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    styles = {scenarios[0]: {"color": CONTROL_COLOUR, "lw": 3.0, "ls": "-"}}
+    for index, name in enumerate(scenarios[1:]):
+        styles[name] = {"color": colours[index % len(colours)], "lw": 1.8, "ls": _DASHES[index % len(_DASHES)]}
+    return styles
+
+
+def plot_course(png_path: Path, series: CourseSeries, panels: Sequence[Panel], title: str) -> Path:
+    """The ``panels`` in a grid of two columns, one line per scenario (the first, the control, in black)."""
+    rows = math.ceil(len(panels) / 2)
+    fig, axes = plt.subplots(rows, 2 if len(panels) > 1 else 1, figsize=(12, 3.6 * rows), dpi=130, layout="constrained", squeeze=False)
+    styles = _styles(series.scenarios)
+    span = series.weeks[-1] - series.weeks[0]
+    for axis, panel in zip(axes.flat, panels, strict=False):
+        for index, (name, start, end) in enumerate(series.phases):
+            axis.axvspan(start, end, color="0.93" if index % 2 else "white", lw=0)
+            narrow = end - start < 0.08 * span  # a short phase is named vertically
+            axis.annotate(name, ((start + end) / 2, 0.98), xycoords=("data", "axes fraction"), ha="center", va="top",
+                          rotation=90 if narrow else 0, fontsize=7, color="0.45")
+        if panel.healthy is not None:
+            axis.axhline(panel.healthy, color="0.4", ls="--", lw=1, label="healthy")
+            if panel.tolerance:  # a band of volumes: not below 0
+                axis.axhspan(max(panel.healthy - panel.tolerance, 0.0), panel.healthy + panel.tolerance, color="C2", alpha=0.12, lw=0)
+        for level in panel.levels:
+            axis.axhline(level, color="C3", ls=":", lw=1)
+        for index, name in enumerate(series.scenarios):
+            values = series.values[panel.column][index]
+            axis.plot(series.weeks, values, label=name.replace("_", " "), **styles[name])
+            week = panel.back_to_healthy_weeks.get(name)
+            if week is not None and week > series.weeks[0]:  # at the first sample: never left the healthy band
+                axis.plot([week], [np.interp(week, series.weeks, values)], marker="v", ms=9, color=styles[name]["color"], ls="none")
+        axis.set_xlabel("time [weeks]")
+        axis.set_ylabel(panel.label)
+        axis.grid(alpha=0.3)
+        axis.set_xlim(series.weeks[0], series.weeks[-1])
+    for axis in axes.flat[len(panels) :]:
+        axis.set_visible(False)
+    axes.flat[0].legend(fontsize=8, loc="best")
+    fig.suptitle(title)
+    png_path = Path(png_path)
+    png_path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fig.savefig(png_path)
+    finally:
+        plt.close(fig)
+    return png_path
+
+
+def cutaway_frames(
+    grid: pv.UnstructuredGrid, pressure_mmHg: np.ndarray, scenarios: Sequence[str], captions: Sequence[str],
+    centre_m: Sequence[float], clim: tuple[float, float],
+) -> Iterator[np.ndarray]:  # fmt: skip
+    """One RGB image per sample time, rendered when asked for: the cut-away of each scenario (``pressure_mmHg``
+    (scenarios, samples, points) on ``grid``'s points) on the colour limits ``clim``, tiled in a near-square grid."""
+    columns = math.ceil(math.sqrt(len(scenarios)))
+    rows = math.ceil(len(scenarios) / columns)
+    width, height = _PANEL_PX
+    mesh = grid.copy()
+    for sample, caption in enumerate(captions):
+        frame = np.full((rows * height, columns * width, 3), 255, dtype=np.uint8)
+        for index, name in enumerate(scenarios):
+            mesh.point_data[VARIABLES["pressure"].array] = pressure_mmHg[index, sample]
+            plotter = cutaway_scene(mesh, VARIABLES["pressure"], centre_m, (0.0, 1.0, 0.0), clim, _PANEL_PX, f"{name.replace('_', ' ')}: {caption}")
+            try:
+                image = plotter.screenshot(return_img=True)[:, :, :3]
+            finally:
+                plotter.close()
+            row, column = divmod(index, columns)
+            frame[row * height : (row + 1) * height, column * width : (column + 1) * width] = image
+        yield frame
+
+
+def _partial(path: Path) -> Path:
+    return path.with_name(f".{path.stem}.partial{path.suffix}")
+
+
+def _writer(path: Path):
+    """An imageio writer of ``path``'s hidden partial file: GIF (pillow) or MP4 (imageio-ffmpeg, H.264) by suffix."""
+    if path.suffix == ".gif":
+        return imageio.get_writer(_partial(path), mode="I", duration=_FRAME_S * 1000.0, loop=0)
+    return imageio.get_writer(_partial(path), fps=1.0 / _FRAME_S, codec="libx264", macro_block_size=16, ffmpeg_log_level="error")
+
+
+def write_animations(frames: Iterable[np.ndarray], paths: Sequence[Path]) -> tuple[list[Path], dict[str, str]]:
+    """Stream ``frames`` into an animation per path (GIF or MP4 by suffix), `_FRAME_S` per frame, each frame
+    rendered once. Each file is written under a hidden name and renamed when complete; a writer that fails
+    (no encoder) is dropped with its partial file. Returns (written paths, {path: reason} of the dropped)."""
+    writers, failed = {}, {}
+    try:
+        for path in map(Path, paths):
+            try:
+                writers[path] = _writer(path)
+            except (ImportError, OSError, RuntimeError, ValueError) as exc:
+                failed[str(path)] = str(exc)
+        for frame in frames:
+            for path, writer in list(writers.items()):
+                try:
+                    writer.append_data(frame)
+                except (OSError, RuntimeError, ValueError) as exc:
+                    failed[str(path)] = str(exc)
+                    writers.pop(path).close()
+        written = []
+        for path, writer in writers.items():
+            writer.close()
+            os.replace(_partial(path), path)
+            written.append(path)
+        return written, failed
+    finally:
+        for path in map(Path, paths):
+            _partial(path).unlink(missing_ok=True)
