@@ -61,6 +61,12 @@ TABLES = {
          "E low": "E low", "E high": "E high", "E": "elasticity E"},
         where={"quantity": "pressure.p_lesion_peak_mmHg"},
     ),
+    "peer_terzaghi": Table(
+        "benchmarks/results/peer_terzaghi/peer_terzaghi.csv",
+        {"code": "code", "n": "n", "ranks": "ranks", "dofs": "DOFs", "preset": "preset", "wall_s": "wall (s)",
+         "peak_rss_mb": "peak RSS (MB)", "error": "base-pressure error / p0", "iterations_mean": "iterations per step",
+         "load_1min": "load at start", "status": "status"},
+    ),
 }
 
 
