@@ -165,6 +165,7 @@ def test_auto_picks_lu_for_a_small_problem_and_logs_why(caplog, monkeypatch):
         column = Column(cells_along_height=10, time_step=0.05, preset="auto")
     assert column.solver.preset == "direct"
     assert "LU fits and is faster" in column.solver.preset_reason
+    assert all(stats.preset_reason == column.solver.preset_reason for stats in column.advance_to(0.1))  # summary.json's solver.biot.preset_reason
     if MPI.COMM_WORLD.rank == 0:
         assert "auto preset chose direct" in caplog.text
 

@@ -81,6 +81,7 @@ class SolverStatistics(Output):
             iterations = np.array([s.iterations for s in solves])
             summary[name] = {
                 "preset": solves[-1].preset,
+                "preset_reason": solves[-1].preset_reason,
                 "solves": len(solves),
                 "dofs": solves[-1].dofs,
                 "iterations": int(iterations.sum()),

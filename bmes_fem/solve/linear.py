@@ -38,7 +38,8 @@ REASONS = {getattr(PETSc.KSP.ConvergedReason, key): key for key in dir(PETSc.KSP
 class SolveStats:
     """What a solve cost: unknowns, Krylov iterations, true residual norm ||b - A x||, wall time [s].
 
-    ``preset`` is the preset used ("direct" or "iterative", also when ``auto`` chose it);
+    ``preset`` is the preset used ("direct" or "iterative", also when ``auto`` chose it) and ``preset_reason``
+    why (the estimate of ``auto``, or "set by solver.preset");
     ``field_residuals`` (block systems, iterative) are ||r_f|| / ref_f per field (u, p), see
     :mod:`bmes_fem.solve.convergence`.
     """
@@ -50,6 +51,7 @@ class SolveStats:
     wall_time_s: float
     preset: str = ""
     field_residuals: tuple[float, ...] = ()
+    preset_reason: str = ""
 
 
 def _test_space(form: ufl.Form) -> fem.FunctionSpace:
@@ -148,7 +150,7 @@ def solve_linear(
     solution = fem.Function(space)
     if b.norm(PETSc.NormType.NORM_INFINITY) == 0.0:  # e.g. an unloaded initial state: u = 0 exactly
         b.destroy()
-        return solution, SolveStats(name, dofs, 0, 0.0, time.perf_counter() - start, choice.preset)
+        return solution, SolveStats(name, dofs, 0, 0.0, time.perf_counter() - start, choice.preset, preset_reason=choice.reason)
     A = fem_petsc.assemble_matrix(a_form, bcs=list(bcs), kind="baij" if iterative and elasticity else None)
     A.assemble()
     if near_nullspace is not None or (iterative and elasticity and not multigrid):
@@ -169,7 +171,9 @@ def solve_linear(
     solution.x.scatter_forward()
     if not np.all(np.isfinite(solution.x.array)):
         raise SolverError(f"{name} solve with solver.preset '{choice.preset}' returned non-finite values")
-    stats = SolveStats(name, dofs, ksp.getIterationNumber(), _residual_norm(A, x, b), time.perf_counter() - start, choice.preset)
+    stats = SolveStats(
+        name, dofs, ksp.getIterationNumber(), _residual_norm(A, x, b), time.perf_counter() - start, choice.preset, preset_reason=choice.reason
+    )
     for obj in (ksp, A, b, x):
         obj.destroy()
     if linear_level is not None:
@@ -331,7 +335,9 @@ class BlockSolver:
         for function in solution:
             function.x.scatter_forward()
         iterations = self.ksp.getIterationNumber()
-        return SolveStats(self.name, self.dofs, iterations, residual, time.perf_counter() - start, self.preset, field_residuals)
+        return SolveStats(
+            self.name, self.dofs, iterations, residual, time.perf_counter() - start, self.preset, field_residuals, self.preset_reason
+        )
 
     def _destroy_ksp(self) -> None:
         if self._convergence is not None:
