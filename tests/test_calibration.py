@@ -15,11 +15,11 @@ import yaml
 from scipy.linalg import cho_factor, cho_solve
 from scipy.stats import qmc
 
+from bmes_fem.cli import main
 from bmes_fem.config.loader import load_config
 from bmes_fem.errors import ConfigError
 from bmes_fem.studies.executor import LocalExecutor
 from bmes_fem.validation.calibration import calibrate, load_calibration, read_outputs, run_design
-from bmes_fem.validation.command import main
 from bmes_fem.validation.posterior import McmcSpec, best_fit, fit_posterior
 from bmes_fem.validation.runs import run_configs
 from bmes_fem.validation.surrogate import GaussianProcess, QuadraticSurface, fit_surface

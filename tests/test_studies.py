@@ -19,11 +19,11 @@ import numpy as np
 import pytest
 import yaml
 
+from bmes_fem.cli import main
 from bmes_fem.config.loader import load_config, with_overrides
 from bmes_fem.physics.analytic import uniform_steady_pressure
 from bmes_fem.physics.materials import calibrate_venous_conductance
 from bmes_fem.studies import sensitivity
-from bmes_fem.studies.command import main
 from bmes_fem.studies.convergence import richardson
 from bmes_fem.studies.report import write_results
 from bmes_fem.studies.study import case_key, load_study

@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 import yaml
 
+from bmes_fem.cli import main
 from bmes_fem.config.loader import load_config
 from bmes_fem.errors import ConfigError
 from bmes_fem.physics.analytic import uniform_steady_pressure
 from bmes_fem.physics.materials import calibrate_venous_conductance
 from bmes_fem.studies.study import case_key
 from bmes_fem.units import PA_PER_MMHG
-from bmes_fem.validation.command import main
 from bmes_fem.validation.measurements import ModelQuantity, load_validation, probe_statistic
 from bmes_fem.validation.validate import DEFAULT_FILES, REPORT_DIR, Comparison, load_validations
 

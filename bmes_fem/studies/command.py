@@ -1,14 +1,13 @@
 """``bmes study STUDY.yaml [--jobs N] [--executor local|dask] [--scheduler ADDRESS] [--results-dir DIR]``.
 
 `register` adds the subcommand to the ``bmes`` parser (the study stack is imported only when it runs);
-``python -m bmes_fem.studies study ...`` runs it on its own. Bad input is a one-line ConfigError before any case runs. Exit code: 0; 1 if a case
+Bad input is a one-line ConfigError before any case runs. Exit code: 0; 1 if a case
 failed; 130 if interrupted (the table of the finished cases is written; rerun to resume).
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -90,15 +89,3 @@ def study_command(args: argparse.Namespace) -> int:
         run = run_study(study, executor, args.results_dir)
     _report(run)
     return run.exit_code
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m bmes_fem.studies study STUDY.yaml ...``: the ``bmes study`` command on its own."""
-    parser = argparse.ArgumentParser(prog="bmes", description="Studies of the bmes_fem model.")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    try:
-        return args.handler(args)
-    except BmesError as err:
-        print(f"bmes: error: {err}", file=sys.stderr)
-        return 1

@@ -1,8 +1,8 @@
 """``bmes validate [FILE|FOLDER ...]`` and ``bmes calibrate CALIBRATION.yaml``, with the executor options of
 ``bmes study`` (``--jobs``, ``--executor local|dask``, ``--scheduler``) and ``--results-dir``.
 
-`register` adds both sub-commands to the ``bmes`` parser (the model stack is imported only when one runs);
-``python -m bmes_fem.validation validate ...`` runs them on their own. Bad input is one line (ConfigError)
+`register` adds both sub-commands to the ``bmes`` parser (the model stack is imported only when one runs).
+Bad input is one line (ConfigError)
 before any case runs. Exit code: 0; 1 if a case failed; 130 if interrupted (finished cases are kept: run the
 same command again to resume; no report is written).
 """
@@ -10,10 +10,8 @@ same command again to resume; no report is written).
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from bmes_fem.errors import BmesError
 from bmes_fem.studies.command import add_executor_options, executor_from_args
 
 
@@ -72,18 +70,3 @@ def calibrate_command(args: argparse.Namespace) -> int:
     for path in result.written:
         print(f"  {path}")
     return result.exit_code
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m bmes_fem.validation validate|calibrate ...``: the two commands on their own."""
-    parser = argparse.ArgumentParser(prog="bmes", description="Validation and calibration of the bmes_fem model.")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    try:
-        return args.handler(args)
-    except BmesError as err:
-        print(f"bmes: error: {err}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("bmes: interrupted", file=sys.stderr)
-        return 130
