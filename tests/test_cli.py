@@ -96,9 +96,9 @@ def test_binary_or_empty_config_file_is_a_one_line_error(tmp_path, content, expe
 def test_interrupt_exits_130_with_one_line_and_no_partial_folder(tmp_path):
     """SIGINT during the solve: 'interrupted', exit code 130, no traceback, nothing in results/."""
     results = tmp_path / "results"
-    command = [str(BIN / "bmes"), "run", "configs/femoral_head_coarse.yaml", "--results-dir", str(results)]
+    command = [str(BIN / "bmes"), "-v", "run", "configs/femoral_head_coarse.yaml", "--results-dir", str(results)]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    for line in process.stdout:  # wait until the solve has started
+    for line in process.stdout:  # wait until the solve has started (-v: the set-up, ~0.05 s, is logged too)
         if line.startswith("setup"):
             break
     process.send_signal(signal.SIGINT)
