@@ -45,5 +45,8 @@ def test_two_mpi_ranks_give_the_serial_table(serial_table, tmp_path):
     serial = list(csv.DictReader(serial_csv.open()))
     parallel = list(csv.DictReader((tmp_path / "parallel" / "table.csv").open()))
     assert [(r["case"], r["level"], r["dofs"]) for r in parallel] == [(r["case"], r["level"], r["dofs"]) for r in serial]
+    # The errors are relative to the field's norm, so equal errors to 1e-8 are equal fields to 1e-8: the iterative
+    # solves stop at rtol 1e-10 on the residual, and two ranks sum in another order and build other GAMG
+    # aggregates (measured: 4e-9 on the finest sphere). A rank-local bug (a missing ghost update) moves them by >1e-3.
     for s, p in zip(serial, parallel, strict=True):
-        assert float(p["error"]) == pytest.approx(float(s["error"]), rel=1e-6), s["case"]
+        assert float(p["error"]) == pytest.approx(float(s["error"]), abs=1e-8), s["case"]
