@@ -48,6 +48,16 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from column import (
+    BIOT_COEFFICIENT,
+    BIOT_MODULUS_PA,
+    LENGTH_M,
+    LOAD_PA,
+    MOBILITY_M2_PER_PA_S,
+    STEPS,
+    TIME_STEP_S,
+    drained_modulus_Pa,
+)
 from measure import load_1min, measure_command, wait_for_quiet
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,16 +67,6 @@ PROJECT = PEER / "terzaghi_hm.prj"
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "peer_terzaghi"
 VENV_BIN = Path(sys.executable).parent
 
-# The column (SI), as in terzaghi_column.yaml and terzaghi_hm.prj.
-LENGTH_M = 0.1
-LOAD_PA = 1.0e4
-YOUNGS_MODULUS_PA = 1.0e7
-POISSON_RATIO = 0.25
-BIOT_COEFFICIENT = 1.0
-BIOT_MODULUS_PA = 1.0e9
-MOBILITY_M2_PER_PA_S = 1.0e-10
-TIME_STEP_S = 0.25
-STEPS = 40
 OGS_OUTPUT_TIMES_S = (0.5, 1.0, 2.0, 5.0, 10.0)  # the project's fixed output times
 BASE_CENTRE_M = (0.05, 0.05, 0.0)
 # generateStructuredMesh / ExtractSurface: surface name -> inward normal (the recipe of terzaghi_hm.prj)
@@ -94,12 +94,6 @@ MEANING = {
 
 
 # --------------------------------------------------------------------------------------- reference
-def drained_modulus_Pa() -> float:
-    """K_dr + 4G/3 = E (1 - nu) / ((1 + nu)(1 - 2 nu))."""
-    nu = POISSON_RATIO
-    return YOUNGS_MODULUS_PA * (1.0 - nu) / ((1.0 + nu) * (1.0 - 2.0 * nu))
-
-
 def series_base_pressure_Pa(steps: np.ndarray) -> tuple[np.ndarray, float]:
     """(p_BE(0, t_n) for each step number n, p0): the backward-Euler Terzaghi series at the base."""
     from bmes_fem.physics import analytic

@@ -32,19 +32,20 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from column import (
+    BIOT_COEFFICIENT,
+    BIOT_MODULUS_PA,
+    LENGTH_M,
+    LOAD_PA,
+    MOBILITY_M2_PER_PA_S,
+    POISSON_RATIO,
+    YOUNGS_MODULUS_PA,
+    drained_modulus_Pa,
+)
 from measure import Measurement, measure_command
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "terzaghi_column"
-
-# The column, SI units.
-LENGTH_M = 0.1
-LOAD_PA = 1.0e4
-YOUNGS_MODULUS_PA = 1.0e7
-POISSON_RATIO = 0.25
-BIOT_COEFFICIENT = 1.0
-BIOT_MODULUS_PA = 1.0e9
-MOBILITY_M2_PER_PA_S = 1.0e-10
 
 COLUMNS = [
     "n", "ranks", "preset", "used_preset", "status", "steps", "dofs", "wall_s", "mesh_s", "setup_s", "step_mean_s",
@@ -71,12 +72,6 @@ MEANING = {
 
 
 # --------------------------------------------------------------------------------------- the column
-def drained_modulus_Pa() -> float:
-    """P = K_dr + 4G/3 = E (1 - nu) / ((1 + nu)(1 - 2 nu)), the oedometric modulus (and pressure scale)."""
-    nu = POISSON_RATIO
-    return YOUNGS_MODULUS_PA * (1.0 - nu) / ((1.0 + nu) * (1.0 - 2.0 * nu))
-
-
 def storage_coefficient_per_Pa() -> float:
     """S + alpha^2 m with S = 1/M, m = 1/P."""
     return 1.0 / BIOT_MODULUS_PA + BIOT_COEFFICIENT**2 / drained_modulus_Pa()

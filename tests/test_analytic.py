@@ -223,7 +223,7 @@ def test_mandel_cryer_effect():
     scale = A**2 / CONSTANTS.consolidation_coefficient
     centre = np.array([analytic.mandel_pressure(0.0, tau * scale, **MANDEL)[0] for tau in (1e-3, 0.01, 0.05, 0.1, 0.2)]) / MANDEL_P0
     assert np.all(centre[:4] > 1.0) and centre[4] < 0.9
-    assert 1.05 < centre.max() < 1.06
+    assert centre.max() == pytest.approx(1.055, abs=0.005)  # the Mandel-Cryer overshoot, 5-6 %
     assert np.all(np.diff(centre[2:]) < 0)
     assert analytic.mandel_pressure(0.9 * A, 0.01 * scale, **MANDEL)[0] < MANDEL_P0
 

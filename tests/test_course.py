@@ -74,7 +74,7 @@ def test_turnover_recovers_with_its_own_time_constants_once_activity_is_normal()
     t0 = 400 * WEEK_S
     times = [0.0, t0, t0 + TURNOVER.mineralisation_time_constant_s, t0 + TURNOVER.refill_time_constant_s]
     m, b = TURNOVER.integrate(lambda t: np.where(np.asarray(t) < t0, 2.0, 1.0), times, 0.30, breakpoints_s=[t0])
-    assert 1.0 - m[2] == pytest.approx((1.0 - m[1]) / math.e, rel=1e-6)
+    assert (1.0 - m[2]) == pytest.approx((1.0 - m[1]) / math.e, rel=1e-6)
     assert 0.30 - b[3] == pytest.approx((0.30 - b[1]) / math.e, rel=1e-6)
 
 
