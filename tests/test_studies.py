@@ -315,7 +315,7 @@ UNIFORM = {
 
 
 def _study(*args: str, results: Path, study: Path) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "bmes_fem.studies", "study", str(study), "--results-dir", str(results), *args]
+    command = [sys.executable, "-m", "bmes_fem.cli", "study", str(study), "--results-dir", str(results), *args]
     return subprocess.run(command, capture_output=True, text=True, timeout=900)
 
 
@@ -379,7 +379,7 @@ def test_dask_local_cluster_gives_the_table_of_one_process(uniform, tmp_path):
 def test_interrupted_study_resumes_without_recomputing_finished_cases(uniform, tmp_path):
     study, folder = uniform
     cases = tmp_path / "uniform" / "cases"
-    command = [sys.executable, "-m", "bmes_fem.studies", "study", str(study), "--results-dir", str(tmp_path)]
+    command = [sys.executable, "-m", "bmes_fem.cli", "study", str(study), "--results-dir", str(tmp_path)]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 600
     while not list(cases.glob("*/summary.json")):
