@@ -8,6 +8,7 @@ own process (group), so its peak memory is its own; :func:`wait_for_quiet` holds
 from __future__ import annotations
 
 import contextlib
+import csv
 import os
 import subprocess
 import time
@@ -89,3 +90,20 @@ def measure_command(
     if status is None:
         status = "ok" if process.returncode == 0 else f"failed (exit {process.returncode})"
     return Measurement(wall_s, peak_B, process.returncode, status, load)
+
+
+def read_rows(path: Path) -> list[dict]:
+    """The rows of a results CSV (none if it does not exist yet)."""
+    if not path.is_file():
+        return []
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def write_rows(path: Path, rows: list[dict], columns: list[str]) -> None:
+    """``rows`` as a CSV with ``columns`` (other keys ignored), floats to 4 significant digits."""
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({key: f"{value:.4g}" if isinstance(value, float) else value for key, value in row.items()})

@@ -58,7 +58,7 @@ from column import (
     TIME_STEP_S,
     drained_modulus_Pa,
 )
-from measure import load_1min, measure_command, wait_for_quiet
+from measure import load_1min, measure_command, read_rows, wait_for_quiet, write_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 PEER = ROOT / "benchmarks" / "peer"
@@ -233,21 +233,6 @@ def keep_log(args: argparse.Namespace, log: Path, name: str) -> None:
         shutil.copy(log, args.out / f"log_{name}.txt")
 
 
-def read_rows(path: Path) -> list[dict]:
-    if not path.is_file():
-        return []
-    with open(path, newline="") as handle:
-        return list(csv.DictReader(handle))
-
-
-def write_rows(path: Path, rows: list[dict]) -> None:
-    with open(path, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=COLUMNS, extrasaction="ignore")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({key: f"{value:.4g}" if isinstance(value, float) else value for key, value in row.items()})
-
-
 def _value(row: dict | None, key: str) -> float | None:
     return float(row[key]) if row is not None and row.get(key) not in (None, "") else None
 
@@ -351,7 +336,7 @@ def driver(args: argparse.Namespace) -> None:
                 row = run_bmes(args, n, ranks, Path(folder)) if code == "bmes" else run_ogs(args, n, Path(folder))
             say(f"  {row['status']}, {row['wall_s']:.1f} s, {row['peak_rss_mb']:.0f} MB, error {row.get('error', float('nan')):.2e}")
             rows = [r for r in rows if (r["code"], int(r["n"]), int(r["ranks"])) != (code, n, ranks)] + [row]
-            write_rows(csv_path, rows)
+            write_rows(csv_path, rows, COLUMNS)
     report(args.out, note)
 
 

@@ -23,7 +23,6 @@ included), terzaghi_column.md (table) and terzaghi_column.png (time and memory a
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import sys
@@ -42,7 +41,7 @@ from column import (
     YOUNGS_MODULUS_PA,
     drained_modulus_Pa,
 )
-from measure import Measurement, measure_command
+from measure import Measurement, measure_command, read_rows, write_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "terzaghi_column"
@@ -226,19 +225,6 @@ def measure(args: argparse.Namespace, n: int, ranks: int) -> dict:
     }  # fmt: skip
 
 
-def read_rows(path: Path) -> list[dict]:
-    with open(path, newline="") as handle:
-        return list(csv.DictReader(handle))
-
-
-def write_rows(path: Path, rows: list[dict]) -> None:
-    with open(path, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=COLUMNS, extrasaction="ignore")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({key: f"{value:.4g}" if isinstance(value, float) else value for key, value in row.items()})
-
-
 def _number(row: dict, key: str, form: str) -> str:
     return format(float(row[key]), form) if row.get(key) not in (None, "") else "-"
 
@@ -309,7 +295,7 @@ def driver(args: argparse.Namespace) -> None:
             row = measure(args, n, ranks)
             print(f"[terzaghi_column]   {row['status']}, {row['wall_s']:.1f} s", flush=True)
             rows = [r for r in rows if (int(r["n"]), int(r["ranks"]), r["preset"]) != (n, ranks, args.preset)] + [row]
-            write_rows(csv_path, rows)
+            write_rows(csv_path, rows, COLUMNS)
     report(args.out)
 
 
