@@ -38,7 +38,7 @@ from bmes_fem.output.files import (
     SURFACE_FILE,
 )
 from bmes_fem.output.io import gather_grid
-from bmes_fem.physics.boundary_conditions import boundary_measure, cell_measure
+from bmes_fem.physics.boundary_conditions import boundary_measure
 from bmes_fem.physics.forms import momentum_residual
 from bmes_fem.post.analysis import StateAnalysis
 from bmes_fem.post.probes import ProbePoints
@@ -239,7 +239,7 @@ class BoundaryHistory(Output):
         v = ufl.TestFunction(state.displacement.function_space)
         residual = momentum_residual(
             state.displacement, state.pressure, v, mu=mu, lmbda=lmbda, biot_coefficient=tissue.biot_coefficient,
-            tractions=loads.traction_terms, body_force=loads.body_force, dx=cell_measure(domain),
+            tractions=loads.traction_terms, body_force=loads.body_force, dx=tissue.dx,
         )  # fmt: skip
         ds = boundary_measure(domain)
         self._residual = Residual(residual, state.displacement.function_space)

@@ -46,8 +46,10 @@ def boundary_measure(domain: Domain) -> ufl.Measure:
     return ufl.Measure("ds", domain=domain.mesh, subdomain_data=domain.facet_tags)
 
 
-def cell_measure(domain: Domain) -> ufl.Measure:
-    return ufl.Measure("dx", domain=domain.mesh, subdomain_data=domain.cell_tags)
+def cell_measure(domain: Domain, quadrature_degree: int | None = None) -> ufl.Measure:
+    """dx over the domain's tagged cells, at ``quadrature_degree`` (None: UFL's estimate per integrand)."""
+    metadata = {} if quadrature_degree is None else {"quadrature_degree": quadrature_degree}
+    return ufl.Measure("dx", domain=domain.mesh, subdomain_data=domain.cell_tags, metadata=metadata)
 
 
 def _integral(comm: MPI.Comm, form: ufl.Form) -> float:

@@ -30,6 +30,7 @@ from dolfinx import default_scalar_type, fem
 from bmes_fem.config.case import Config, Fluid, Lesion, LesionEffects, Trabecular
 from bmes_fem.errors import MeshError
 from bmes_fem.mesh.domain import Domain
+from bmes_fem.physics.boundary_conditions import cell_measure
 from bmes_fem.physics.imaging import mask_indicator
 
 TRABECULAR, CORTICAL, SUBCHONDRAL, PHYSEAL_SCAR = "trabecular", "cortical", "subchondral_plate", "physeal_scar"
@@ -145,6 +146,7 @@ class TissueFields:
     venous_pressure: ufl.core.expr.Expr  # p_v [Pa]
     storage: ufl.core.expr.Expr  # S = 1/M + c_vasc (marrow only) [1/Pa]
     healthy_venous_conductance: float  # calibrated G_v,h [1/(Pa s)]
+    dx: ufl.Measure  # cell measure of the balance laws' integrals, at solver.quadrature_degree
 
     def lame_parameters(self) -> tuple[ufl.core.expr.Expr, ufl.core.expr.Expr]:
         """mu = E / (2 (1 + nu)), lambda = E nu / ((1 + nu)(1 - 2 nu))."""
@@ -212,4 +214,5 @@ def build_tissue_fields(domain: Domain, config: Config, pressure_space: fem.Func
         storage=region_function(domain, {r: 1.0 / s.biot_modulus for r, s in regions.items()}, "inverse_M")
         + marrow * fluid.vascular_storage,
         healthy_venous_conductance=g_v_healthy,
+        dx=cell_measure(domain, config.solver.quadrature_degree),
     )

@@ -19,7 +19,7 @@ from dolfinx import fem
 
 from bmes_fem.config.case import Config
 from bmes_fem.mesh.domain import Domain
-from bmes_fem.physics.boundary_conditions import BoundaryConditions, cell_measure
+from bmes_fem.physics.boundary_conditions import BoundaryConditions
 from bmes_fem.physics.forms import elasticity_forms, momentum_residual, steady_pressure_forms
 from bmes_fem.physics.materials import TRABECULAR, TissueFields, build_tissue_fields
 from bmes_fem.solve.linear import SolveStats, solve_linear
@@ -49,7 +49,7 @@ def solve_steady_pressure(
         drainage=bcs.robin,
         fluid_source=bcs.fluid_source, injections=bcs.injections,
         outward_flux=bcs.outward_flux,
-        dx=cell_measure(bcs.domain),
+        dx=tissue.dx,
     )
     pressure, stats = solve_linear(
         a, rhs, name="pressure", preset=config.solver.preset, bcs=bcs.pressure_bcs(space), overrides=config.solver.petsc_options
@@ -62,7 +62,7 @@ def solve_drained_displacement(
     config: Config, tissue: TissueFields, bcs: BoundaryConditions, pressure: fem.Function, time_s: float | None
 ) -> tuple[fem.Function, tuple[SolveStats, ...]]:
     """-div(sigma'(u) - alpha p I) = f with the configured tractions and constraints (a rigid plate by superposition)."""
-    space, dx = bcs.u_space, cell_measure(bcs.domain)
+    space, dx = bcs.u_space, tissue.dx
     mu, lmbda = tissue.lame_parameters()
     u, v = ufl.TrialFunction(space), ufl.TestFunction(space)
     a, rhs = elasticity_forms(

@@ -19,7 +19,7 @@ from dolfinx import default_scalar_type, fem
 
 from bmes_fem.config.case import Config
 from bmes_fem.mesh.domain import Domain
-from bmes_fem.physics.boundary_conditions import BoundaryConditions, cell_measure
+from bmes_fem.physics.boundary_conditions import BoundaryConditions
 from bmes_fem.physics.forms import biot_step_forms, fixed_stress_pressure_form, momentum_residual
 from bmes_fem.physics.loading import History
 from bmes_fem.physics.materials import build_tissue_fields, pressure_scale_Pa
@@ -63,7 +63,7 @@ class TransientBiot:
     def _block_solver(self, expected_solves: int) -> BlockSolver:
         config, tissue, bcs = self.config, self.tissue, self.bcs
         mu, lmbda = tissue.lame_parameters()
-        dx = cell_measure(self.domain)
+        dx = tissue.dx
         fluid = dict(
             mobility=tissue.mobility, filtration=tissue.filtration, venous_conductance=tissue.venous_conductance, drainage=bcs.robin,
         )  # fmt: skip
