@@ -3,17 +3,17 @@
 Cost models in the number of unknowns N, fitted to MUMPS and the ``iterative`` preset on Taylor-Hood
 P2/P1 Biot problems on a shared 2-core, 24 GB machine (3D: the Terzaghi column of benchmarks/peer, n^3
 cubes, 29k, 77k and 216k unknowns, 40 steps, one rank: LU set-up 2.6 / 10.4 / 58.6 s, a solve 0.037 /
-0.13 / 0.54 s, peak 0.71 / 1.8 / 6.5 GB; multigrid 1.1-1.2e-5 s per unknown and step up to 710k; 2D
-square, 91k-362k):
+0.13 / 0.54 s, peak 0.71 / 1.8 / 6.5 GB; multigrid with the POD initial guess, 40 steps: 4.9e-6 / 5.5e-6 s
+per unknown and step at 77k / 216k; 2D square, 91k-362k):
 
   LU, 3D:  memory  m_3 N^(4/3),   factorisation  f_3 N^1.6,     each solve  s_3 N^(4/3)
   LU, 2D:  memory  m_2 N log2 N,  factorisation  f_2 N^(3/2),   each solve  s_2 N log2 N
-  multigrid (set-up once, each solve ~20 Krylov iterations):  memory  m_mg N,  set-up  g N,  solve  k N
+  multigrid (set-up once, each solve 8 Krylov iterations on average):  memory  m_mg N,  set-up  g N,  solve  k N
 
 LU is chosen when its memory fits in half the free memory (psutil, rank 0's node) and its time for
 the expected number of solves, t_LU = factorisation + n solve, is at most half of t_MG = set-up + n solve:
-LU's memory grows as N^(4/3) against N, so a smaller gain does not pay for it (column, 216k unknowns: LU
-~80 s and 6.5 GB against multigrid ~100 s and 0.65 GB).
+LU's memory grows as N^(4/3) against N, so a smaller gain does not pay for it (column, 77k unknowns: LU
+17.6 s and 1.8 GB against multigrid 18.4 s and 0.35 GB; 216k: LU ~80 s and 6.5 GB against 53 s and 0.62 GB).
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ class CostModel:
     lu_solve_2d_s: float = 1.0e-7
     multigrid_memory_B: float = 2500.0
     multigrid_setup_s: float = 1.5e-5
-    multigrid_solve_s: float = 1.15e-5
+    multigrid_solve_s: float = 5.5e-6
 
 
 MODEL = CostModel()
