@@ -115,7 +115,8 @@ class TransientBiot:
         return self.bcs.load_fraction(time_s)
 
     def states(self) -> Iterator[State]:
-        """The initial state (t = 0), then one state per backward-Euler step through the stages."""
+        """The initial state (t = 0), then one state per backward-Euler step through the stages; once
+        the last state is out, the solver's PETSc objects are freed (post-processing runs without them)."""
         yield self._state(0, 0.0, self.initial_solves)
         for step, (time_s, time_step) in enumerate(zip(self.times_s, self.time_steps_s, strict=True), start=1):
             if time_step != self.dt.value:
@@ -132,6 +133,7 @@ class TransientBiot:
             self.u_prev.x.array[:] = self.u.x.array
             self.p_hat_prev.x.array[:] = self.p_hat.x.array
             yield self._state(step, float(time_s), (stats,))
+        self.solver.destroy()
 
     def _set_vascular(self, time_s: float) -> None:
         """p_c and p_v raised by ``transient.vascular`` times its f(t) (only the right-hand side changes)."""
