@@ -19,15 +19,16 @@ its processes exceeds ``--mem-limit-gb``; both are recorded in the ``status`` co
 from __future__ import annotations
 
 import argparse
-import contextlib
 import csv
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from measure import measure_command, read_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = ROOT / "configs" / "femoral_head_bmes.yaml"
@@ -135,21 +136,8 @@ def _count_inner_iterations(solver) -> list[int] | None:
 
 
 # --------------------------------------------------------------------------------------------- driver
-def _tree_rss(process) -> dict[int, int]:
-    """Resident bytes of ``process`` and all its descendants, by pid."""
-    import psutil
-
-    rss = {}
-    for p in [process, *process.children(recursive=True)]:
-        with contextlib.suppress(psutil.Error):
-            rss[p.pid] = p.memory_info().rss
-    return rss
-
-
 def launch(args: argparse.Namespace, level: int, size: float, preset: str, ranks: int) -> dict:
     """Run one worker process group; return its row (status ok / failed / killed)."""
-    import psutil
-
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as handle:
         row_out = Path(handle.name)
     row_out.unlink()
@@ -162,41 +150,22 @@ def launch(args: argparse.Namespace, level: int, size: float, preset: str, ranks
     log = args.out / f"log_h{size:g}_{preset}_np{ranks}.txt"
     row = {"level": level, "size_mm": size, "lesion_size_mm": size / 2, "ranks": ranks, "preset": preset}
     print(f"[solver_scaling] h = {size:g} mm, {preset}, {ranks} rank(s) ...", flush=True)
-    start, watch_peak, status, last_trace = time.perf_counter(), 0, None, 0.0
-    with open(log, "w") as output:
-        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
-        handle = psutil.Process(process.pid)
-        while process.poll() is None:
-            rss = _tree_rss(handle)
-            watch_peak = max(watch_peak, sum(rss.values()))
-            elapsed = time.perf_counter() - start
-            if elapsed - last_trace > 10.0:  # memory trace in the log (kept only if the run fails)
-                last_trace = elapsed
-                per_process = " ".join(f"{pid}:{b / 1024**3:.2f}" for pid, b in rss.items())
-                print(f"[watch] t = {elapsed:.0f} s, RSS GB by pid: {per_process}", file=output, flush=True)
-            if watch_peak > args.mem_limit_gb * 1024**3:
-                status = f"killed: memory > {args.mem_limit_gb:g} GB after {time.perf_counter() - start:.0f} s"
-            elif time.perf_counter() - start > args.timeout:
-                status = f"killed: timeout > {args.timeout:g} s"
-            if status:
-                for child in handle.children(recursive=True):
-                    child.kill()
-                process.kill()
-                process.wait()
-                break
-            time.sleep(0.5)
-    row["wall_s"] = time.perf_counter() - start
+    measured = measure_command(
+        command, log_path=log, cwd=ROOT, env=env, poll_s=0.5, timeout_s=args.timeout, memory_limit_B=args.mem_limit_gb * 1024**3
+    )
+    row["wall_s"] = measured.wall_s
     if row_out.is_file():
         row.update(json.loads(row_out.read_text()))
         row_out.unlink()
         log.unlink()
     else:
-        if status is None:
+        status = measured.status
+        if measured.status.startswith("failed"):
             lines = [line.strip() for line in log.read_text().splitlines() if line.strip()]
             errors = [line for line in lines if "Error" in line or "error" in line] or lines[-1:] or ["no output"]
-            status = f"failed (exit {process.returncode}): {errors[-1][:200]}"
+            status = f"{measured.status}: {errors[-1][:200]}"
         row["status"] = status
-        row["peak_rss_sum_gb"] = watch_peak / 1024**3
+        row["peak_rss_sum_gb"] = measured.peak_rss_B / 1024**3
         print(f"[solver_scaling]   {status} (log: {log})", flush=True)
     return row
 
@@ -223,11 +192,6 @@ def renumber_levels(path: Path) -> None:
         writer.writeheader()
         for r in rows:
             writer.writerow({**r, "level": sizes.index(float(r["size_mm"]))})
-
-
-def read_rows(path: Path) -> list[dict]:
-    with open(path, newline="") as handle:
-        return list(csv.DictReader(handle))
 
 
 def print_table(rows: list[dict]) -> None:
