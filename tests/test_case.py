@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -13,6 +15,7 @@ from mpi4py import MPI
 from bmes_fem.api import run_case
 from bmes_fem.config.loader import load_config, parse_config
 from bmes_fem.errors import ConfigError
+from bmes_fem.lazy import lazy_module
 from bmes_fem.mesh.build import build_domain
 from bmes_fem.output.files import FIELDS_FILE, RESOLVED_CONFIG_FILE, SUMMARY_FILE
 from bmes_fem.output.report import CUTAWAY_FIGURE
@@ -145,3 +148,20 @@ def test_head_with_a_physeal_scar_solves_and_keeps_the_healthy_calibration():
     solution = SteadyBiot(domain, config).solve()
     p_mmHg = solution.pressure.x.array / PA_PER_MMHG
     assert np.abs(p_mmHg - 25.0).max() < 0.1
+
+
+def test_the_run_driver_loads_meshers_readers_and_the_ode_integrator_only_on_first_use(tmp_path):
+    """bmes_fem.lazy: ``import bmes_fem.api`` leaves gmsh, meshio, nibabel and scipy.integrate unexecuted (about
+    60 MB a rank that a structured-box run never needs); the first attribute access loads the real module."""
+    heavy = ("gmsh", "meshio", "nibabel", "scipy.integrate")
+    probe = (
+        "import sys, types, bmes_fem.api\n"
+        f"print([n for n in {heavy!r} if type(sys.modules.get(n)) is types.ModuleType])\n"
+        "from bmes_fem.mesh import shapes\n"
+        "shapes.gmsh.initialize, shapes.gmsh.finalize\n"
+        "print(type(sys.modules['gmsh']) is types.ModuleType)\n"
+    )
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=tmp_path).stdout.split("\n")
+    assert loaded[:2] == ["[]", "True"]
+    with pytest.raises(ModuleNotFoundError, match="no_such_module"):
+        lazy_module("no_such_module")

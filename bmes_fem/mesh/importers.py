@@ -18,8 +18,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import gmsh
-import meshio
 import numpy as np
 from mpi4py import MPI
 
@@ -35,8 +33,12 @@ from bmes_fem.config.geometry import (
     TagMap,
 )
 from bmes_fem.errors import ConfigError, MeshError
+from bmes_fem.lazy import lazy_module
 from bmes_fem.mesh.domain import DEGENERATE_RELATIVE_VOLUME, Domain
 from bmes_fem.mesh.meshing import BOUNDARY_TAGS, REGION_TAGS, MeshSizes, mesh_on_root
+
+gmsh = lazy_module("gmsh")
+meshio = lazy_module("meshio")
 
 BONE_EXTENT_M = (0.005, 0.6)  # largest bounding-box side of a plausible bone mesh
 FIRST_EXTRA_TAG = 100  # physical-group tags for names outside REGION_TAGS / BOUNDARY_TAGS

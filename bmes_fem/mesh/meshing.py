@@ -14,12 +14,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import gmsh
 import numpy as np
 from mpi4py import MPI
 
 from bmes_fem.errors import BmesError, ConfigError, MeshError
+from bmes_fem.lazy import lazy_module
 from bmes_fem.mesh.domain import Domain, domain_from_gmsh_model
+
+gmsh = lazy_module("gmsh")
 
 RANDOM_SEED = 12345
 JUNCTION_SAMPLING = 200  # points per junction curve for the distance field

@@ -28,7 +28,6 @@ from functools import partial
 from pathlib import Path
 
 import dolfinx
-import gmsh
 import numpy as np
 from mpi4py import MPI
 
@@ -44,8 +43,11 @@ from bmes_fem.config.geometry import (
     SphereOctantGeometry,
 )
 from bmes_fem.errors import MeshError
+from bmes_fem.lazy import lazy_module
 from bmes_fem.mesh.domain import Domain
 from bmes_fem.mesh.meshing import BOUNDARY_TAGS, REGION_TAGS, MeshSizes, mesh_on_root
+
+gmsh = lazy_module("gmsh")
 
 MM_PER_M = 1e3
 MESH_ADAPT_2D = 1  # gmsh's 2D MeshAdapt: copes with the distorted parametrisation of BSpline faces

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import nibabel
 import numpy as np
 
 from bmes_fem.errors import ConfigError
+from bmes_fem.lazy import lazy_module
+
+nibabel = lazy_module("nibabel")
 
 MM_PER_M = 1e3
 GAUSSIAN_TRUNCATE = 4.0  # kernel half-width in standard deviations

@@ -43,7 +43,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.integrate import solve_ivp
+
+from bmes_fem.lazy import lazy_module
+
+integrate = lazy_module("scipy.integrate")
 
 _ODE_RTOL, _ODE_ATOL = 1e-10, 1e-12
 
@@ -151,7 +154,7 @@ class Turnover:
         state = np.array([1.0, healthy_bv_tv])
         at_edge = {0.0: state}
         for start, end in itertools.pairwise(edges):
-            solution = solve_ivp(
+            solution = integrate.solve_ivp(
                 lambda t, y: self.rates(float(activity(t)), y, healthy_bv_tv), (start, end), state,
                 method="RK45", rtol=_ODE_RTOL, atol=_ODE_ATOL,
             )  # fmt: skip
