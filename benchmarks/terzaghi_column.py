@@ -105,7 +105,7 @@ def worker(args: argparse.Namespace) -> None:
     from mpi4py import MPI
     from petsc4py import PETSc
 
-    from bmes_fem.physics.forms import biot_step_forms, fixed_stress_pressure_form
+    from bmes_fem.physics.forms import BIOT_COUPLING_TRANSPOSE, biot_step_forms, fixed_stress_pressure_form
     from bmes_fem.solve.linear import BlockSolver
 
     comm = MPI.COMM_WORLD
@@ -162,7 +162,7 @@ def worker(args: argparse.Namespace) -> None:
     tic = time.perf_counter()
     solver = BlockSolver(
         a, rhs, name="column", preset=args.preset, bcs=bcs, pressure_preconditioner=fixed_stress,
-        expected_solves=args.steps,
+        expected_solves=args.steps, coupling_transpose=BIOT_COUPLING_TRANSPOSE,
     )  # fmt: skip
     comm.Barrier()
     setup_s = time.perf_counter() - tic

@@ -10,7 +10,7 @@ from dolfinx import mesh as dmesh
 from mpi4py import MPI
 
 from bmes_fem.physics import analytic
-from bmes_fem.physics.forms import biot_step_forms, fixed_stress_pressure_form
+from bmes_fem.physics.forms import BIOT_COUPLING_TRANSPOSE, biot_step_forms, fixed_stress_pressure_form
 from bmes_fem.solve.linear import BlockSolver
 
 # MOOSE / PorousFlow Terzaghi benchmark (parameters.md section 10)
@@ -68,6 +68,7 @@ class Column:
         self.rhs = rhs
         self.solver = BlockSolver(
             a, rhs, name="terzaghi", preset=preset, bcs=bcs, pressure_preconditioner=preconditioner, overrides=overrides,
+            coupling_transpose=BIOT_COUPLING_TRANSPOSE,
         )
         self.time = 0.0
 
@@ -193,7 +194,9 @@ class Manufactured:
             p, q, time_step=self.dt, pressure_scale=scale, drained_bulk_modulus=k["lmbda"] + k["mu"], drainage=[],
             dx=ufl.Measure("dx", domain=mesh), **{key: k[key] for key in ("biot_coefficient", "storage", "mobility", "filtration", "venous_conductance")},
         )
-        self.solver = BlockSolver(a, rhs, name="mms", preset=preset, bcs=bcs, pressure_preconditioner=fixed_stress)
+        self.solver = BlockSolver(
+            a, rhs, name="mms", preset=preset, bcs=bcs, pressure_preconditioner=fixed_stress, coupling_transpose=BIOT_COUPLING_TRANSPOSE
+        )
         self._set_time(0.0)
         self.u_prev.interpolate(self._u_expr)
         self.p_hat_prev.interpolate(self._p_expr)

@@ -206,6 +206,25 @@ def test_lifting_is_assembled_once_while_the_dirichlet_data_stay(monkeypatch):
 
 
 @pytest.mark.mpi
+def test_the_mass_coupling_block_is_a_view_equal_to_its_assembled_form():
+    """The iterative nest holds A_pu as BIOT_COUPLING_TRANSPOSE A_up^T (one copy of the coupling); with the
+    column's Dirichlet conditions it must multiply like a_pu assembled on its own (a wrong sign or factor fails)."""
+    solver = Column(cells_along_height=10, time_step=0.05, preset="iterative").solver
+    view = solver.A.getNestSubMatrix(1, 0)
+    assert view.getType() == "transpose"
+    assembled = fem_petsc.assemble_matrix(solver.a[1][0], bcs=solver.bcs)
+    assembled.assemble()
+    x, from_view = view.createVecs()
+    x.setRandom()
+    from_form = from_view.duplicate()
+    view.mult(x, from_view)
+    assembled.mult(x, from_form)
+    assert from_form.norm() > 0
+    from_view.axpy(-1.0, from_form)
+    assert from_view.norm() <= 1e-13 * from_form.norm()
+
+
+@pytest.mark.mpi
 @pytest.mark.parametrize("preset", ["direct", "iterative"])
 def test_reassemble_after_a_time_step_change_equals_a_new_solver(preset):
     column = Column(cells_along_height=10, time_step=0.05, preset=preset)

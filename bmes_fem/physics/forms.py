@@ -151,6 +151,9 @@ def momentum_residual(
     return residual
 
 
+BIOT_COUPLING_TRANSPOSE = -1.0  # biot_step_forms: a_pu(u, q) = -a_up(q, u), so A_pu = -A_up^T
+
+
 def biot_step_forms(
     u: Expr,
     p_hat: Expr,

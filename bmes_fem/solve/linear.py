@@ -191,6 +191,17 @@ def _residual_norm(A: PETSc.Mat, x: PETSc.Vec, b: PETSc.Vec) -> float:
     return float(norm)
 
 
+def _with_transposed_coupling(nest: PETSc.Mat, factor: float) -> PETSc.Mat:
+    """The 2x2 ``nest`` (block (1, 0) empty) with block (1, 0) the view ``factor`` A_01^T; ``nest`` is freed."""
+    coupling = PETSc.Mat().createTranspose(nest.getNestSubMatrix(0, 1))
+    coupling.scale(factor)
+    blocks = [[nest.getNestSubMatrix(0, 0), nest.getNestSubMatrix(0, 1)], [coupling, nest.getNestSubMatrix(1, 1)]]
+    operator = PETSc.Mat().createNest(blocks, comm=nest.getComm())
+    nest.destroy()
+    coupling.destroy()  # the new nest holds its reference
+    return operator
+
+
 class BlockSolver:
     """Solve [[a_uu, a_up], [a_pu, a_pp]] (u, p) = (l_u, l_p) many times with the same operator.
 
@@ -203,6 +214,11 @@ class BlockSolver:
 
     ``preset`` "auto" picks by size, ``expected_solves`` (default 1) and free memory; the choice and why
     are in :attr:`preset` and :attr:`preset_reason`. ``near_nullspace`` is deprecated (built internally).
+
+    ``coupling_transpose``: the factor c when a_10(u, q) = c a_01(q, u) (the Biot step: c = -1,
+    :data:`bmes_fem.physics.forms.BIOT_COUPLING_TRANSPOSE`). The iterative nest then holds A_10 as the
+    view c A_01^T (A_10 x = c A_01^T x) instead of a second copy of the coupling: a_10 is not assembled.
+    Dirichlet conditions keep the identity, since a constrained row of A_01 is a constrained column of A_10.
     """
 
     def __init__(
@@ -217,6 +233,7 @@ class BlockSolver:
         pressure_preconditioner: ufl.Form | None = None,
         expected_solves: int | None = None,
         near_nullspace: PETSc.NullSpace | None = None,
+        coupling_transpose: float | None = None,
     ) -> None:
         _check_preset(preset)
         if near_nullspace is not None:
@@ -240,8 +257,13 @@ class BlockSolver:
         self._bcs_by_column = fem.bcs_by_block(fem.extract_function_spaces(self.a, 1), self.bcs)
         multigrid = self.iterative and needs_linear_level(displacement_space)
         self.options = {**(block_iterative(multigrid) if self.iterative else DIRECT), **(overrides or {})}
-        self.A = fem_petsc.assemble_matrix(self.a, bcs=self.bcs, kind=NEST_KIND if self.iterative else "mpi")
+        self._assembled = self.a
+        if self.iterative and coupling_transpose is not None:
+            self._assembled = [list(self.a[0]), [None, self.a[1][1]]]
+        self.A = fem_petsc.assemble_matrix(self._assembled, bcs=self.bcs, kind=NEST_KIND if self.iterative else "mpi")
         self.A.assemble()
+        if self._assembled is not self.a:
+            self.A = _with_transposed_coupling(self.A, coupling_transpose)
         self._schur_form = fem.form(pressure_preconditioner) if self.iterative else None
         self.S = fem_petsc.assemble_matrix(self._schur_form, bcs=self._bcs_by_row[1]) if self.iterative else None
         if self.S is not None:
@@ -285,9 +307,10 @@ class BlockSolver:
 
     def reassemble(self) -> None:
         """A coefficient of the operator changed: reassemble the matrices, rebuild the preconditioner."""
-        self.A.zeroEntries()
-        fem_petsc.assemble_matrix(self.A, self.a, bcs=self.bcs)
-        self.A.assemble()
+        for matrix, form in self._assembled_blocks():
+            matrix.zeroEntries()
+            fem_petsc.assemble_matrix(matrix, form, bcs=self.bcs)
+            matrix.assemble()
         if self.S is not None:
             self.S.zeroEntries()
             fem_petsc.assemble_matrix(self.S, self._schur_form, bcs=self._bcs_by_row[1])
@@ -297,6 +320,15 @@ class BlockSolver:
         self._destroy_ksp()
         self._build_ksp()
         self._lifting_current = False
+
+    def _assembled_blocks(self) -> list[tuple[PETSc.Mat, fem.Form]]:
+        """(matrix, form) of what assembly fills: the AIJ operator, or each nest block but the transpose view
+        (assembled one by one: assembling the nest would assemble the view, which resets its factor)."""
+        if not self.iterative:
+            return [(self.A, self.a)]
+        return [
+            (self.A.getNestSubMatrix(i, j), form) for i, row in enumerate(self._assembled) for j, form in enumerate(row) if form is not None
+        ]
 
     def _update_lifting(self) -> None:
         """-A g on every row (g: Dirichlet values, zero elsewhere), owned entries accumulated; not assembled

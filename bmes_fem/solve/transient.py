@@ -20,7 +20,7 @@ from dolfinx import default_scalar_type, fem
 from bmes_fem.config.case import Config
 from bmes_fem.mesh.domain import Domain
 from bmes_fem.physics.boundary_conditions import BoundaryConditions
-from bmes_fem.physics.forms import biot_step_forms, fixed_stress_pressure_form, momentum_residual
+from bmes_fem.physics.forms import BIOT_COUPLING_TRANSPOSE, biot_step_forms, fixed_stress_pressure_form, momentum_residual
 from bmes_fem.physics.loading import History
 from bmes_fem.physics.materials import build_tissue_fields, pressure_scale_Pa
 from bmes_fem.solve.linear import BlockSolver
@@ -92,6 +92,7 @@ class TransientBiot:
         return BlockSolver(
             a, rhs, name="biot", preset=config.solver.preset, bcs=[*bcs.displacement_bcs, *bcs.pressure_bcs(self.p_space, self.scale_Pa)],
             overrides=config.solver.petsc_options, pressure_preconditioner=preconditioner, expected_solves=expected_solves,
+            coupling_transpose=BIOT_COUPLING_TRANSPOSE,
         )  # fmt: skip
 
     def _plate_response(self) -> tuple[np.ndarray, np.ndarray]:
