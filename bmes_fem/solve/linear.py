@@ -257,12 +257,11 @@ class BlockSolver:
         self._bcs_by_column = fem.bcs_by_block(fem.extract_function_spaces(self.a, 1), self.bcs)
         multigrid = self.iterative and needs_linear_level(displacement_space)
         self.options = {**(block_iterative(multigrid) if self.iterative else DIRECT), **(overrides or {})}
-        self._assembled = self.a
-        if self.iterative and coupling_transpose is not None:
-            self._assembled = [list(self.a[0]), [None, self.a[1][1]]]
+        coupling_view = self.iterative and coupling_transpose is not None
+        self._assembled = [list(self.a[0]), [None, self.a[1][1]]] if coupling_view else self.a
         self.A = fem_petsc.assemble_matrix(self._assembled, bcs=self.bcs, kind=NEST_KIND if self.iterative else "mpi")
         self.A.assemble()
-        if self._assembled is not self.a:
+        if coupling_view:
             self.A = _with_transposed_coupling(self.A, coupling_transpose)
         self._schur_form = fem.form(pressure_preconditioner) if self.iterative else None
         self.S = fem_petsc.assemble_matrix(self._schur_form, bcs=self._bcs_by_row[1]) if self.iterative else None
