@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import math
+import re
+from pathlib import Path
 
 import pytest
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -172,3 +175,42 @@ def test_overrides_by_dotted_path_are_validated():
         with_overrides(Config(), {"lesion_effects.nope.x": 1.0})
     with pytest.raises(ConfigError, match=r"'lesions' is a list of 1; '3' is not an index"):
         with_overrides(Config(), {"lesions.3.centre": [0, 0, 0]})
+
+
+CONDYLE = Path(__file__).resolve().parents[1] / "configs" / "femoral_condyle_bmes.yaml"
+
+
+def _condyle_with(change) -> dict:
+    data = yaml.safe_load(CONDYLE.read_text())
+    change(data)
+    return data
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (lambda d: d["geometry"].update(knd=d["geometry"].pop("kind")),
+         r"^x: key 'geometry\.kind' is missing; expected one of femoral_head, .* \(the key 'knd' looks like a misspelt 'kind'\); "
+         r"the other keys fit kind: femoral_condyle$"),
+        (lambda d: d["geometry"].pop("kind"), r"^x: key 'geometry\.kind' is missing; .*the other keys fit kind: femoral_condyle$"),
+        (lambda d: d["geometry"].update(kind="femoral_condyl"),
+         r"^x: key 'geometry\.kind' = 'femoral_condyl': expected one of .*; did you mean 'femoral_condyle'\?$"),
+        (lambda d: d["geometry"].update(condyle_widht=d["geometry"].pop("condyle_width")),
+         r"^x: unknown key 'geometry\.condyle_widht' \(allowed here: articular_height, condyle_height, .*\); "
+         r"did you mean 'condyle_width'\?$"),
+        (lambda d: d.update(boundary_conditions=[{"boundary": "cut", "knd": "clamped"}]),
+         r"^x: key 'boundary_conditions\.0\.kind' is missing; expected one of clamped, .* \(the key 'knd' looks like a misspelt 'kind'\)$"),
+        (lambda d: d.update(boundary_conditions=[{"boundary": "cut", "kind": "clampd"}]),
+         r"^x: key 'boundary_conditions\.0\.kind' = 'clampd': expected one of clamped, .*; did you mean 'clamped'\?$"),
+    ],
+    ids=["misspelt_kind_key", "missing_kind", "misspelt_kind_value", "misspelt_condyle_key", "bc_kind_key", "bc_kind_value"],
+)
+def test_a_wrong_or_missing_kind_is_named_before_the_keys_that_fail_because_of_it(change, expected):
+    """The discriminator the user wrote (or left out) is the error, not 'unknown key geometry.condyle_spacing (+9 more)'."""
+    with pytest.raises(ConfigError) as error:
+        parse_config(_condyle_with(change), "x")
+    assert re.match(expected, str(error.value)), str(error.value)
+
+
+def test_a_geometry_without_kind_whose_keys_are_the_heads_is_the_head():
+    assert parse_config({"geometry": {"head_radius": "22 mm"}}).geometry.kind == "femoral_head"

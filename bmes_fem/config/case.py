@@ -291,7 +291,9 @@ class Config(Section):
     @field_validator("geometry", mode="before")
     @classmethod
     def _default_geometry_kind(cls, value: object) -> object:
-        if isinstance(value, dict) and "kind" not in value:
+        """A geometry without ``kind`` is the default kind, if its keys are that kind's; otherwise the missing
+        ``kind`` is the error (bmes_fem.config.messages names it before the keys that fail because of it)."""
+        if isinstance(value, dict) and "kind" not in value and set(value) <= set(type(default_geometry()).model_fields):
             return {"kind": GEOMETRY_KINDS[0], **value}
         return value
 

@@ -9,47 +9,16 @@ waveforms, masks) are taken relative to the config file's folder.
 from __future__ import annotations
 
 import copy
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from bmes_fem.config.case import Config
-from bmes_fem.config.geometry import GEOMETRY_KINDS
+from bmes_fem.config.messages import first_error
 from bmes_fem.errors import ConfigError
-
-
-def _allowed_keys(model: type[BaseModel], location: tuple) -> list[str]:
-    """Field names of the section that holds the key at ``location`` (for unknown-key errors)."""
-    for part in location[:-1]:
-        if isinstance(part, int):
-            continue
-        annotation = model.model_fields[part].annotation
-        candidates = getattr(annotation, "__args__", (annotation,))
-        model = next(c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel))
-    return sorted(model.model_fields)
-
-
-def _describe(error: dict, source: str) -> str:
-    """One line for the first validation error: file, dotted key, value, what was expected."""
-    location = tuple(part for i, part in enumerate(error["loc"]) if not (i == 1 and part in GEOMETRY_KINDS))
-    key = ".".join(str(part) for part in location) or "(top level)"
-    if error["type"] == "extra_forbidden":
-        try:
-            allowed = ", ".join(_allowed_keys(Config, location))
-        except (KeyError, StopIteration):
-            allowed = "see docs/config.md"
-        return f"{source}: unknown key '{key}' (allowed here: {allowed})"
-    message = re.sub(r"^(Value|Assertion) error, ", "", error["msg"])
-    value = error.get("input")
-    if not location or message.startswith(key):
-        return f"{source}: {message}"
-    if isinstance(value, (dict, list, tuple)):
-        return f"{source}: key '{key}': {message}"
-    return f"{source}: key '{key}' = {value!r}: {message}"
 
 
 def set_dotted(data: dict, path: str, value: Any, source: str = "<overrides>", create: bool = False) -> None:
@@ -105,9 +74,7 @@ def parse_config(
     try:
         return Config.model_validate(data, context={"base_dir": base_dir, "read_inputs": read_inputs})
     except ValidationError as err:
-        errors = err.errors()
-        more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise ConfigError(_describe(errors[0], source) + more) from None
+        raise ConfigError(first_error(err.errors(), source, Config)) from None
 
 
 def read_yaml(path: str | Path) -> Any:

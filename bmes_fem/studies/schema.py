@@ -15,13 +15,13 @@ their paths and units are checked against the base config by bmes_fem.studies.de
 from __future__ import annotations
 
 import itertools
-import typing
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from bmes_fem.config.loader import read_yaml
+from bmes_fem.config.messages import first_error
 from bmes_fem.config.schema import Section
 from bmes_fem.errors import ConfigError
 
@@ -145,43 +145,6 @@ class StudyFile(Section):
         return next(design for design in DESIGNS if getattr(self, design) is not None)
 
 
-def _models_in(annotation: Any) -> list[type[BaseModel]]:
-    """The pydantic models an annotation holds (through Optional, tuple[...], dict[...], Annotated)."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return [annotation]
-    if typing.get_origin(annotation) is Annotated:
-        return _models_in(typing.get_args(annotation)[0])
-    return [model for arg in typing.get_args(annotation) for model in _models_in(arg)]
-
-
-def _allowed_here(location: tuple) -> str:
-    """The keys allowed in the section holding ``location``, e.g. the fields of `Change`."""
-    model: type[BaseModel] = StudyFile
-    for part in location[:-1]:
-        if isinstance(part, int) or part not in model.model_fields:
-            continue
-        models = _models_in(model.model_fields[part].annotation)
-        if not models:
-            return "see docs/studies.md"
-        model = models[0]
-    return ", ".join(model.model_fields)
-
-
-def _describe(error: dict, source: str) -> str:
-    """One line for a validation error: file, dotted key, value and what was expected."""
-    location = tuple(error["loc"])
-    key = ".".join(str(part) for part in location)
-    if error["type"] == "extra_forbidden":
-        return f"{source}: unknown key '{key}' (allowed here: {_allowed_here(location)})"
-    message = error["msg"].removeprefix("Value error, ")
-    value = error.get("input")
-    if not key:
-        return f"{source}: {message}"
-    if error["type"] == "missing" or isinstance(value, dict):
-        return f"{source}: key '{key}': {message}"
-    return f"{source}: key '{key}' = {value!r}: {message}"
-
-
 def read_study(path: Path) -> StudyFile:
     """Read and validate a study file; ConfigError with one line naming the file and the key."""
     path = Path(path)
@@ -193,7 +156,5 @@ def read_study(path: Path) -> StudyFile:
     try:
         return StudyFile.model_validate(data)
     except ValidationError as err:
-        errors = err.errors()
-        more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise ConfigError(_describe(errors[0], str(path)) + more) from None
+        raise ConfigError(first_error(err.errors(), str(path), StudyFile)) from None
 
