@@ -51,7 +51,7 @@ class VoxelMask:
 
 def _voxel(index: np.ndarray, data: np.ndarray) -> str:
     position = tuple(int(i) for i in index)
-    return f"voxel {position} = {data[position]!r}"
+    return f"voxel {position} = {data[position].item()!r}"
 
 
 def _labels(data: np.ndarray) -> str:
@@ -66,7 +66,7 @@ def _check_affine(affine: np.ndarray | None, where: str) -> np.ndarray:
     axes = matrix[:3, :3]
     usable = np.all(np.isfinite(matrix)) and abs(np.linalg.det(axes)) > SINGULAR_VOLUME_RATIO * np.prod(np.linalg.norm(axes, axis=0))
     if not usable:
-        printed = np.array2string(matrix, separator=", ", precision=6).replace("\n", "")
+        printed = "[" + ", ".join("[" + ", ".join(f"{value:.6g}" for value in row) + "]" for row in matrix) + "]"
         raise ConfigError(f"{where} has the affine {printed}; expected a finite, non-singular voxel-to-world matrix (mm)")
     return matrix
 

@@ -84,8 +84,10 @@ def check_masks_meet_the_mesh(mesh, lesions: Sequence[Lesion]) -> None:
         touches = bool(np.any(mask_indicator(mask, x_m, lesion.smoothing_width) > 0.0))
         if mesh.comm.allreduce(touches, op=MPI.LOR):
             continue
-        lower_m = mesh.comm.allreduce(x_m.min(axis=1) if x_m.size else np.full(3, np.inf), op=MPI.MIN)
-        upper_m = mesh.comm.allreduce(x_m.max(axis=1) if x_m.size else np.full(3, -np.inf), op=MPI.MAX)
+        lower_m = x_m.min(axis=1) if x_m.size else np.full(3, np.inf)
+        upper_m = x_m.max(axis=1) if x_m.size else np.full(3, -np.inf)
+        mesh.comm.Allreduce(MPI.IN_PLACE, lower_m, op=MPI.MIN)
+        mesh.comm.Allreduce(MPI.IN_PLACE, upper_m, op=MPI.MAX)
         raise ConfigError(
             f"lesions.{index}.mask '{lesion.mask}': chi = 0 at every mesh point: the lesion's voxels span "
             f"{_box_mm(*mask.lesion_bounds_mm())} mm, the mesh {_box_mm(lower_m * MM_PER_M, upper_m * MM_PER_M)} mm; "
