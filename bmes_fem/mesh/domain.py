@@ -104,8 +104,8 @@ def domain_from_gmsh_model(comm: MPI.Comm, model, *, scale_to_m: float, source: 
 def read_gmsh_file(comm: MPI.Comm, path: Path, *, scale_to_m: float) -> Domain:
     """Read a gmsh ``.msh`` file whose physical groups name the regions (3D) and boundaries (2D) (collective).
 
-    Rank 0 reads it, quietly; an unusable file (bmes_fem.inputs.files, or gmsh cannot parse it, or it has
-    no 3D physical group) is one MeshError naming it, raised on every rank.
+    Rank 0 reads it, quietly; an unusable file (bmes_fem.inputs.files, or gmsh cannot parse it, or no 3D
+    physical group holds elements) is one MeshError naming it, raised on every rank.
     """
     from bmes_fem.mesh.meshing import mesh_on_root  # meshing builds on this module
 
@@ -114,8 +114,9 @@ def read_gmsh_file(comm: MPI.Comm, path: Path, *, scale_to_m: float) -> Domain:
         gmsh.option.setNumber("General.Terminal", 0)
         with reading(checked, "mesh file", "as a gmsh mesh", GMSH_FILE, error=MeshError):
             gmsh.merge(str(checked))
-        if not gmsh.model.getPhysicalGroups(3):
-            raise MeshError(f"mesh file '{checked}' has no 3D physical group; expected {GMSH_FILE}")
+        volumes = [entity for _, tag in gmsh.model.getPhysicalGroups(3) for entity in gmsh.model.getEntitiesForPhysicalGroup(3, tag)]
+        if not any(len(gmsh.model.mesh.getElements(3, entity)[1]) for entity in volumes):
+            raise MeshError(f"mesh file '{checked}' has no 3D elements in a physical group; expected {GMSH_FILE}")
 
     return mesh_on_root(comm, str(path), build, None, unit_to_m=scale_to_m)
 
