@@ -23,7 +23,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import Field, field_validator
+import numpy as np
+from pydantic import Field, ValidationInfo, field_validator
 
 from bmes_fem.config.histories import Step, TimeFunction
 from bmes_fem.config.schema import (
@@ -38,7 +39,9 @@ from bmes_fem.config.schema import (
     Section,
     Velocity,
     VolumeRate,
+    check_input,
     mmHg,
+    reads_inputs,
 )
 
 MECHANICS, FLUID = "mechanics", "fluid"
@@ -99,6 +102,25 @@ class NormalPressure(_Condition):
 class JointContact(_Condition):
     kind: Literal["joint_contact"]
     history: Step
+
+    @field_validator("history")
+    @classmethod
+    def _pushes_only(cls, history: TimeFunction, info: ValidationInfo) -> TimeFunction:
+        """A compressive contact cannot pull: f >= 0 at every point of a ``table`` and every row of a waveform."""
+        rule = "the joint contact pushes and cannot pull; expected fractions >= 0"
+        if history.kind == "table":
+            for index, (time_s, fraction) in enumerate(history.table):
+                if fraction < 0:
+                    raise ValueError(f"table.{index} = [{time_s:g} s, {fraction:g}]: {rule}")
+        elif history.kind == "waveform" and reads_inputs(info):
+            table = check_input(history.waveform.read)
+            negative = np.flatnonzero(table.fraction < 0)
+            if negative.size:
+                k = negative[0]
+                raise ValueError(
+                    f"waveform file '{history.waveform.path}': row {table.lines[k]} has fraction = {table.fraction[k]:g}: {rule}"
+                )
+        return history
 
 
 class RigidPlate(_Condition):

@@ -46,11 +46,13 @@ from bmes_fem.config.schema import (
     Section,
     Vector3,
     Viscosity,
+    check_input,
     mmHg,
     reads_inputs,
 )
 from bmes_fem.config.transient import Transient
 from bmes_fem.config.verification import Verification
+from bmes_fem.inputs.masks import read_mask
 from bmes_fem.units import PA_PER_MMHG, force_to_newton, format_si
 
 
@@ -58,7 +60,9 @@ class Lesion(Section):
     """A lesion: an ellipsoid, chi = (1 - tanh((r_e - 1) a_min / w)) / 2 (r_e the ellipsoidal radius),
     or a voxel mask (NIfTI, world coordinates in mm) blurred over ``smoothing_width``.
 
-    For a mask, ``centre`` and ``semi_axes`` still place the finer mesh and the figures' cut.
+    A mask holds each voxel's share in [0, 1], or is an integer label image whose voxels equal to
+    ``label`` are the lesion (bmes_fem.inputs.masks). For a mask, ``centre`` and ``semi_axes`` still
+    place the finer mesh and the figures' cut.
     """
 
     name: str = "lesion"
@@ -68,12 +72,19 @@ class Lesion(Section):
     rotation: tuple[Angle, Angle, Angle] = (0.0, 0.0, 0.0)
     falloff_width: PositiveLength = 0.002
     mask: InputPath | None = None
+    label: int | None = None
     smoothing_width: Annotated[Length, Field(ge=0.0)] = 0.001
 
     @model_validator(mode="after")
-    def _mask_file_exists(self, info: ValidationInfo) -> Lesion:
-        if self.kind == "mask" and (self.mask is None or (reads_inputs(info) and not self.mask.is_file())):
-            raise ValueError(f"lesion '{self.name}': mask = {self.mask} is not a file (expected a NIfTI voxel mask)")
+    def _usable_mask(self, info: ValidationInfo) -> Lesion:
+        if self.kind != "mask":
+            if self.label is not None:
+                raise ValueError(f"lesion '{self.name}': label = {self.label} is set, but kind = '{self.kind}'; a label picks a mask's voxels")
+            return self
+        if self.mask is None:
+            raise ValueError(f"lesion '{self.name}': kind = 'mask' needs mask (a NIfTI voxel mask file)")
+        if reads_inputs(info):
+            check_input(lambda: read_mask(self.mask, self.label))
         return self
 
 

@@ -11,14 +11,29 @@ state); a steady analysis applies every value in full. Kinds:
 
 from __future__ import annotations
 
-import csv
 import itertools
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
 import numpy as np
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from bmes_fem.config.schema import InputPath, PositiveTime, Section, Time, reads_inputs
+from bmes_fem.config.schema import InputPath, PositiveTime, Section, Time, check_input, reads_inputs
+from bmes_fem.errors import ConfigError
+from bmes_fem.inputs.tables import read_numeric_table
+
+WAVEFORM_LAYOUTS = (("time_s", "fraction"), ("time_s", "fraction", "dx", "dy", "dz"))
+OPPOSITE_TOLERANCE = 1e-12  # |d_k + d_k+1| of unit directions below this: opposite
+
+
+@dataclass(frozen=True)
+class WaveformTable:
+    """A waveform as read: rows of time [s], fraction and unit direction (None without dx, dy, dz)."""
+
+    time_s: np.ndarray
+    fraction: np.ndarray
+    directions: np.ndarray | None  # shape (rows, 3), unit vectors
+    lines: np.ndarray  # line number of each row in the file (for messages)
 
 
 class Waveform(Section):
@@ -27,27 +42,39 @@ class Waveform(Section):
     path: InputPath
     period: PositiveTime | None = None  # default: the table's last time
 
-    def read(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        """(time [s], fraction, unit directions or None); ValueError names the file and row."""
-        if not self.path.is_file():
-            raise ValueError(f"waveform file '{self.path}' does not exist (expected CSV: time_s, fraction[, dx, dy, dz])")
-        with self.path.open() as handle:
-            rows = [row for row in csv.reader(handle) if row and not row[0].lstrip().startswith("#")]
-        header, body = rows[0], np.array(rows[1:], dtype=float)
-        if header[:2] != ["time_s", "fraction"] or body.ndim != 2 or body.shape[1] not in (2, 5):
-            raise ValueError(f"waveform file '{self.path}': expected columns time_s, fraction[, dx, dy, dz], got {header}")
-        time = body[:, 0]
+    def read(self) -> WaveformTable:
+        """The table with unit directions d / |d|; ConfigError naming the file and row.
+
+        Beyond a numeric table (bmes_fem.inputs.tables): time strictly increases, every direction is
+        non-zero, and no two consecutive directions are opposite (the direction interpolated between
+        them would pass through zero).
+        """
+        table = read_numeric_table(self.path, "waveform file", WAVEFORM_LAYOUTS)
+        where = f"waveform file '{table.path}'"
+        time = table.column("time_s")
         backwards = np.flatnonzero(np.diff(time) <= 0)
         if backwards.size:
-            row = int(backwards[0]) + 2
-            raise ValueError(
-                f"waveform file '{self.path}': time must increase, but row {row + 1} has time_s = {time[row - 1]:g} "
-                f"after {time[row - 2]:g}"
+            k = int(backwards[0]) + 1
+            raise ConfigError(f"{where}: time must increase, but row {table.lines[k]} has time_s = {time[k]:g} after {time[k - 1]:g}")
+        if "dx" not in table.columns:
+            return WaveformTable(time, table.column("fraction"), None, table.lines)
+        vectors = table.values[:, 2:]
+        norms = np.linalg.norm(vectors, axis=1)
+        zero = np.flatnonzero(norms == 0.0)
+        if zero.size:
+            raise ConfigError(
+                f"{where}: row {table.lines[zero[0]]} has the direction (dx, dy, dz) = (0, 0, 0); expected a non-zero vector "
+                "(it is scaled to unit length)"
             )
-        directions = None
-        if body.shape[1] == 5:
-            directions = body[:, 2:] / np.linalg.norm(body[:, 2:], axis=1, keepdims=True)
-        return time, body[:, 1], directions
+        directions = vectors / norms[:, None]
+        opposite = np.flatnonzero(np.linalg.norm(directions[1:] + directions[:-1], axis=1) < OPPOSITE_TOLERANCE)
+        if opposite.size:
+            k = int(opposite[0])
+            raise ConfigError(
+                f"{where}: rows {table.lines[k]} and {table.lines[k + 1]} have opposite directions, so the direction "
+                "interpolated between them passes through zero; expected directions less than 180 deg apart (add a row between them)"
+            )
+        return WaveformTable(time, table.column("fraction"), directions, table.lines)
 
 
 class TimeFunction(Section):
@@ -75,7 +102,7 @@ class TimeFunction(Section):
             if self.waveform is None:
                 raise ValueError("history.kind = 'waveform' needs history.waveform.path")
             if reads_inputs(info):
-                self.waveform.read()
+                check_input(self.waveform.read)
         return self
 
 

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from bmes_fem.config.case import Config
 from bmes_fem.config.messages import first_error
 from bmes_fem.errors import ConfigError
+from bmes_fem.inputs.files import input_file, read_text
 
 
 def set_dotted(data: dict, path: str, value: Any, source: str = "<overrides>", create: bool = False) -> None:
@@ -78,16 +79,10 @@ def parse_config(
 
 
 def read_yaml(path: str | Path) -> Any:
-    """The YAML document of a UTF-8 file; ConfigError naming the file if it is missing, binary or invalid."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file '{path}' does not exist (expected a YAML case file, e.g. configs/femoral_head_bmes.yaml)")
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise ConfigError(f"config file '{path}' is not UTF-8 text (byte {err.start}: {err.reason}); expected a YAML file") from None
-    if "\x00" in text:
-        raise ConfigError(f"config file '{path}' holds NUL bytes; expected a YAML text file")
+    """The YAML document of a UTF-8 file; ConfigError naming the file if it is missing, a directory, binary or invalid."""
+    expected = "a YAML file, e.g. configs/femoral_head_bmes.yaml"
+    path = input_file(path, "config file", expected, may_be_empty=True)
+    text = read_text(path, "config file", expected)
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as err:

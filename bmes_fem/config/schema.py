@@ -11,11 +11,13 @@ default): a finished case reloads from its resolved config without opening its i
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, ValidationInfo
 
+from bmes_fem.errors import ConfigError
 from bmes_fem.units import PA_PER_MMHG, format_si, to_si
 
 
@@ -67,6 +69,15 @@ InputPath = Annotated[Path, AfterValidator(_resolve_input_path)]
 def reads_inputs(info: ValidationInfo) -> bool:
     """Whether validators may open input files (false when a finished case is reloaded)."""
     return (info.context or {}).get("read_inputs", True)
+
+
+def check_input[T](read: Callable[[], T]) -> T:
+    """``read()`` (an input-file reader) called in a validator: its ConfigError, which names the file, becomes
+    the ValueError pydantic reports under the key that names the file."""
+    try:
+        return read()
+    except ConfigError as err:
+        raise ValueError(str(err)) from None
 
 
 def mmHg(value: float) -> float:

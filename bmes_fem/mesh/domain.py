@@ -14,8 +14,14 @@ import numpy as np
 from mpi4py import MPI
 
 from bmes_fem.errors import MeshError
+from bmes_fem.inputs.files import input_file
+from bmes_fem.inputs.foreign import reading
+from bmes_fem.lazy import lazy_module
+
+gmsh = lazy_module("gmsh")
 
 DEGENERATE_RELATIVE_VOLUME = 1e-12
+GMSH_FILE = "a gmsh .msh file with physical groups naming the regions (3D) and boundaries (2D)"
 
 
 @dataclass(frozen=True)
@@ -96,14 +102,23 @@ def domain_from_gmsh_model(comm: MPI.Comm, model, *, scale_to_m: float, source: 
 
 
 def read_gmsh_file(comm: MPI.Comm, path: Path, *, scale_to_m: float) -> Domain:
-    """Read a gmsh ``.msh`` file whose physical groups name the regions (3D) and boundaries (2D)."""
-    if not path.is_file():
-        raise MeshError(f"mesh file '{path}' does not exist (expected a gmsh .msh file with physical groups)")
-    try:
-        data = dolfinx.io.gmsh.read_from_msh(str(path), comm, rank=0, gdim=3)
-    except Exception as err:  # gmsh raises bare Exception on unreadable files
-        raise MeshError(f"mesh file '{path}' could not be read as a gmsh mesh: {err}") from err
-    return _domain_from_mesh_data(data, scale_to_m=scale_to_m, source=str(path))
+    """Read a gmsh ``.msh`` file whose physical groups name the regions (3D) and boundaries (2D) (collective).
+
+    Rank 0 reads it, quietly; an unusable file (bmes_fem.inputs.files, or gmsh cannot parse it, or no 3D
+    physical group holds elements) is one MeshError naming it, raised on every rank.
+    """
+    from bmes_fem.mesh.meshing import mesh_on_root  # meshing builds on this module
+
+    def build() -> None:
+        checked = input_file(path, "mesh file", GMSH_FILE, error=MeshError)
+        gmsh.option.setNumber("General.Terminal", 0)
+        with reading(checked, "mesh file", "as a gmsh mesh", GMSH_FILE, error=MeshError):
+            gmsh.merge(str(checked))
+        volumes = [entity for _, tag in gmsh.model.getPhysicalGroups(3) for entity in gmsh.model.getEntitiesForPhysicalGroup(3, tag)]
+        if not any(len(gmsh.model.mesh.getElements(3, entity)[1]) for entity in volumes):
+            raise MeshError(f"mesh file '{checked}' has no 3D elements in a physical group; expected {GMSH_FILE}")
+
+    return mesh_on_root(comm, str(path), build, None, unit_to_m=scale_to_m)
 
 
 def _domain_from_mesh_data(data: dolfinx.io.gmsh.MeshData, *, scale_to_m: float, source: str) -> Domain:

@@ -33,6 +33,8 @@ from bmes_fem.config.geometry import (
     TagMap,
 )
 from bmes_fem.errors import ConfigError, MeshError
+from bmes_fem.inputs.files import input_file
+from bmes_fem.inputs.foreign import reading
 from bmes_fem.lazy import lazy_module
 from bmes_fem.mesh.domain import DEGENERATE_RELATIVE_VOLUME, Domain
 from bmes_fem.mesh.meshing import BOUNDARY_TAGS, REGION_TAGS, MeshSizes, mesh_on_root
@@ -40,6 +42,8 @@ from bmes_fem.mesh.meshing import BOUNDARY_TAGS, REGION_TAGS, MeshSizes, mesh_on
 gmsh = lazy_module("gmsh")
 meshio = lazy_module("meshio")
 
+MESHIO_FILE = "a meshio-readable tetrahedral mesh (.vtu, .xdmf, .inp, .med, ...)"
+STL_FILE = "a closed surface as an STL file"
 BONE_EXTENT_M = (0.005, 0.6)  # largest bounding-box side of a plausible bone mesh
 FIRST_EXTRA_TAG = 100  # physical-group tags for names outside REGION_TAGS / BOUNDARY_TAGS
 
@@ -62,6 +66,17 @@ def check_extent(lower: np.ndarray, upper: np.ndarray, geometry: MeshFileBase, *
         f"geometry.unit is not set, so mesh '{source}' is read in {DEFAULT_MESH_UNIT} and spans {sides} mm; expected a bone "
         f"{low_m * 1e3:g} mm to {high_m * 1e3:g} mm across ({hint}; an explicit unit skips this check)"
     )
+
+
+def _finite_points(points_in_file: np.ndarray, what: str, source: str) -> np.ndarray:
+    """The points of a mesh file; MeshError if it has none or one is not finite."""
+    if not len(points_in_file):
+        raise MeshError(f"{what} '{source}' has no points; expected a mesh")
+    bad = np.flatnonzero(~np.all(np.isfinite(points_in_file), axis=1))
+    if bad.size:
+        coordinates = tuple(points_in_file[bad[0]].tolist())
+        raise MeshError(f"{what} '{source}': point {bad[0]} has the coordinates {coordinates}; expected finite numbers")
+    return points_in_file
 
 
 def signed_volumes(points: np.ndarray, tets: np.ndarray) -> np.ndarray:
@@ -146,13 +161,10 @@ def read_meshio_file(comm: MPI.Comm, geometry: MeshioFile) -> Domain:
     source = str(geometry.path)
 
     def build():
-        if not geometry.path.is_file():
-            raise MeshError(f"mesh file '{source}' does not exist (expected a meshio-readable volume mesh)")
-        try:
-            mesh = meshio.read(geometry.path)
-        except Exception as err:  # meshio raises many types on unreadable files
-            raise MeshError(f"mesh file '{source}' could not be read by meshio: {err}") from err
-        points = mesh.points * geometry.scale_to_m
+        path = input_file(geometry.path, "mesh file", MESHIO_FILE, error=MeshError)
+        with reading(path, "mesh file", "by meshio", MESHIO_FILE, error=MeshError):
+            mesh = meshio.read(path)
+        points = _finite_points(mesh.points, "mesh file", source) * geometry.scale_to_m
         check_extent(points.min(axis=0), points.max(axis=0), geometry, source=source)
         array = _tag_array(mesh, geometry.tag_map, source)
         by_type: dict[str, tuple[list, list]] = {"tetra": ([], []), "triangle": ([], [])}
@@ -261,14 +273,11 @@ def read_stl_surface(comm: MPI.Comm, geometry: StlSurface, sizes: MeshSizes, *, 
     source = str(geometry.path)
 
     def build():
-        if not geometry.path.is_file():
-            raise MeshError(f"STL file '{source}' does not exist (expected a closed bone surface)")
-        try:
-            gmsh.merge(str(geometry.path))
-        except Exception as err:  # gmsh raises bare Exception
-            raise MeshError(f"STL file '{source}' could not be read by gmsh: {err}") from err
+        path = input_file(geometry.path, "STL file", STL_FILE, error=MeshError)
+        with reading(path, "STL file", "by gmsh", STL_FILE, error=MeshError):
+            gmsh.merge(str(path))
         node_tags, coords, _ = gmsh.model.mesh.getNodes()
-        coords = coords.reshape(-1, 3) * geometry.scale_to_m
+        coords = _finite_points(coords.reshape(-1, 3), "STL file", source) * geometry.scale_to_m
         check_extent(coords.min(axis=0), coords.max(axis=0), geometry, source=source)
         _, triangle_nodes = gmsh.model.mesh.getElementsByType(2)
         check_closed(_node_index(node_tags)[triangle_nodes.reshape(-1, 3)], source)

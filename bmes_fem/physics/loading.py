@@ -16,14 +16,14 @@ class History:
 
     def __init__(self, function: TimeFunction) -> None:
         self.function = function
-        self.table = None
+        self.times_s = self.values = self.directions = None
+        self.period_s = function.period
         if function.kind == "waveform":
-            self.table = function.waveform.read()
-            self.period_s = function.waveform.period or float(self.table[0][-1])
+            table = function.waveform.read()
+            self.times_s, self.values, self.directions = table.time_s, table.fraction, table.directions
+            self.period_s = function.waveform.period or float(table.time_s[-1])
         elif function.kind == "table":
-            times, values = np.array(function.table).T
-            self.table = (times, values, None)
-            self.period_s = function.period
+            self.times_s, self.values = np.array(function.table).T
 
     def _phase(self, time_s: float) -> float:
         return time_s % self.period_s if self.period_s else time_s
@@ -34,24 +34,21 @@ class History:
         if time_s is None or kind == "constant":
             return 1.0
         if kind == "table":
-            times, values, _ = self.table
-            return float(np.interp(self._phase(time_s), times, values))
+            return float(np.interp(self._phase(time_s), self.times_s, self.values))
         if time_s <= 0.0:
             return 0.0
         if kind == "step":
             return 1.0
         if kind == "ramp":
             return min(time_s / self.function.ramp_duration, 1.0)
-        times, fractions, _ = self.table
-        return float(np.interp(self._phase(time_s), times, fractions))
+        return float(np.interp(self._phase(time_s), self.times_s, self.values))
 
     def direction(self, time_s: float | None, default: np.ndarray) -> np.ndarray:
         """The unit direction of a waveform with direction columns at ``time_s``, else ``default``."""
-        if self.table is None or self.table[2] is None or time_s is None:
+        if self.directions is None or time_s is None:
             return default
-        times, _, directions = self.table
         phase = self._phase(time_s)
-        direction = np.array([np.interp(phase, times, directions[:, i]) for i in range(directions.shape[1])])
+        direction = np.array([np.interp(phase, self.times_s, self.directions[:, i]) for i in range(3)])
         return direction / np.linalg.norm(direction)
 
 

@@ -26,12 +26,14 @@ from dataclasses import dataclass
 import numpy as np
 import ufl
 from dolfinx import default_scalar_type, fem
+from mpi4py import MPI
 
 from bmes_fem.config.case import Config, Fluid, Lesion, LesionEffects, Trabecular
-from bmes_fem.errors import MeshError
+from bmes_fem.errors import ConfigError, MeshError
+from bmes_fem.inputs.masks import read_mask
 from bmes_fem.mesh.domain import Domain
 from bmes_fem.physics.boundary_conditions import cell_measure
-from bmes_fem.physics.imaging import mask_indicator
+from bmes_fem.physics.imaging import MM_PER_M, mask_indicator
 
 TRABECULAR, CORTICAL, SUBCHONDRAL, PHYSEAL_SCAR = "trabecular", "cortical", "subchondral_plate", "physeal_scar"
 REGIONS = (TRABECULAR, CORTICAL, SUBCHONDRAL, PHYSEAL_SCAR)
@@ -58,13 +60,39 @@ def lesion_indicator(lesions: Sequence[Lesion], x_m: np.ndarray) -> np.ndarray:
     chi = np.zeros(x_m.shape[1])
     for lesion in lesions:
         if lesion.kind == "mask":
-            chi = np.maximum(chi, mask_indicator(lesion.mask, x_m, lesion.smoothing_width))
+            chi = np.maximum(chi, mask_indicator(read_mask(lesion.mask, lesion.label), x_m, lesion.smoothing_width))
             continue
         local = rotation_matrix(lesion.rotation).T @ (x_m - np.asarray(lesion.centre)[:, None])
         radius = np.sqrt(np.sum((local / np.asarray(lesion.semi_axes)[:, None]) ** 2, axis=0))
         scale = min(lesion.semi_axes) / lesion.falloff_width
         chi = np.maximum(chi, 0.5 * (1.0 - np.tanh((radius - 1.0) * scale)))
     return chi
+
+
+def _box_mm(lower_mm: np.ndarray, upper_mm: np.ndarray) -> str:
+    return " x ".join(f"[{low:.4g}, {high:.4g}]" for low, high in zip(lower_mm, upper_mm, strict=True))
+
+
+def check_masks_meet_the_mesh(mesh, lesions: Sequence[Lesion]) -> None:
+    """ConfigError on every rank if a mask lesion has chi = 0 at every mesh node (collective): the message
+    gives the world boxes (mm) of the lesion's voxels and of the mesh, which do not meet."""
+    x_m = mesh.geometry.x.T
+    for index, lesion in enumerate(lesions):
+        if lesion.kind != "mask":
+            continue
+        mask = read_mask(lesion.mask, lesion.label)
+        touches = bool(np.any(mask_indicator(mask, x_m, lesion.smoothing_width) > 0.0))
+        if mesh.comm.allreduce(touches, op=MPI.LOR):
+            continue
+        lower_m = x_m.min(axis=1) if x_m.size else np.full(3, np.inf)
+        upper_m = x_m.max(axis=1) if x_m.size else np.full(3, -np.inf)
+        mesh.comm.Allreduce(MPI.IN_PLACE, lower_m, op=MPI.MIN)
+        mesh.comm.Allreduce(MPI.IN_PLACE, upper_m, op=MPI.MAX)
+        raise ConfigError(
+            f"lesions.{index}.mask '{lesion.mask}': chi = 0 at every mesh point: the lesion's voxels span "
+            f"{_box_mm(*mask.lesion_bounds_mm())} mm, the mesh {_box_mm(lower_m * MM_PER_M, upper_m * MM_PER_M)} mm; "
+            "expected a mask that overlaps the mesh, in its world frame and in mm"
+        )
 
 
 def calibrate_venous_conductance(fluid: Fluid) -> float:
@@ -179,6 +207,7 @@ def build_tissue_fields(domain: Domain, config: Config, pressure_space: fem.Func
     lesion = LesionParameters(domain.mesh, config.lesion_effects)
     chi = fem.Function(pressure_space, name="chi")
     chi.interpolate(lambda x: lesion_indicator(config.lesions, x))
+    check_masks_meet_the_mesh(domain.mesh, config.lesions)
     marrow = region_function(domain, {region: float(region == TRABECULAR) for region in REGIONS}, "marrow")
     chi_marrow = chi * marrow
 
