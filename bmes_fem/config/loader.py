@@ -78,15 +78,15 @@ def parse_config(
         raise ConfigError(first_error(err.errors(), source, Config)) from None
 
 
-def read_yaml(path: str | Path) -> Any:
-    """The YAML document of a UTF-8 file; ConfigError naming the file if it is missing, a directory, binary or invalid."""
-    expected = "a YAML file, e.g. configs/femoral_head_bmes.yaml"
-    path = input_file(path, "config file", expected, may_be_empty=True)
-    text = read_text(path, "config file", expected)
+def read_yaml(path: str | Path, what: str = "config file", expected: str = "a YAML file, e.g. configs/femoral_head_bmes.yaml") -> Any:
+    """The YAML document of a UTF-8 file; ConfigError naming the file (as ``what``) if it is missing, a directory,
+    binary or invalid."""
+    path = input_file(path, what, expected, may_be_empty=True)
+    text = read_text(path, what, expected)
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as err:
-        raise ConfigError(f"config file '{path}' is not valid YAML: {err}".replace("\n", " ")) from None
+        raise ConfigError(f"{what} '{path}' is not valid YAML: {err}".replace("\n", " ")) from None
 
 
 def load_config(path: str | Path, overrides: Mapping[str, Any] | None = None, *, read_inputs: bool = True) -> Config:

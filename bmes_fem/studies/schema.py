@@ -148,9 +148,7 @@ class StudyFile(Section):
 def read_study(path: Path) -> StudyFile:
     """Read and validate a study file; ConfigError with one line naming the file and the key."""
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"study file '{path}' does not exist (expected a YAML study, e.g. configs/studies/oat_lesion.yaml)")
-    data = read_yaml(path)
+    data = read_yaml(path, "study file", "a YAML study, e.g. configs/studies/oat_lesion.yaml")
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping with name, base, quantities and one design ({', '.join(DESIGNS)})")
     try:
