@@ -5,6 +5,7 @@ and a fit to the BMES range 40-60 mmHg gives a config whose run lies inside it."
 
 from __future__ import annotations
 
+import ast
 import json
 import math
 from pathlib import Path
@@ -19,7 +20,9 @@ from bmes_fem.cli import main
 from bmes_fem.config.loader import load_config
 from bmes_fem.errors import ConfigError
 from bmes_fem.studies.executor import LocalExecutor
-from bmes_fem.validation.calibration import calibrate, load_calibration, read_outputs, run_design
+from bmes_fem.validation.calibration_file import load_calibration
+from bmes_fem.validation.design_runs import read_outputs, run_design
+from bmes_fem.validation.fit import calibrate
 from bmes_fem.validation.posterior import McmcSpec, best_fit, fit_posterior
 from bmes_fem.validation.runs import run_configs
 from bmes_fem.validation.surrogate import GaussianProcess, QuadraticSurface, fit_surface
@@ -210,3 +213,41 @@ def test_bmes_range_fit_gives_a_config_inside_the_range(tmp_path, capsys):
     for name in ("corner.png", "predictions.png", "design.csv", "posterior.csv", "calibration.md"):
         assert (results / "bmes_range_coarse" / name).stat().st_size > 100
     assert "95 % credible interval" in capsys.readouterr().out
+
+
+def _validation_imports() -> dict[str, dict[str, bool]]:
+    """Module -> {imported bmes_fem.validation module: whether imported inside a function}, from the source."""
+    package = ROOT / "bmes_fem" / "validation"
+    graph: dict[str, dict[str, bool]] = {}
+    for path in sorted(package.glob("*.py")):
+        tree = ast.parse(path.read_text())
+        in_function = {id(node) for f in ast.walk(tree) if isinstance(f, ast.FunctionDef) for node in ast.walk(f)}
+        edges = graph.setdefault(path.stem, {})
+        for node in ast.walk(tree):
+            names = [node.module] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            for name in names:
+                if name and name.startswith("bmes_fem.validation."):
+                    target = name.split(".")[2]
+                    edges[target] = edges.get(target, False) or id(node) in in_function
+    return graph
+
+
+def test_validation_modules_import_each_other_without_a_circle():
+    """The imports between the modules of bmes_fem.validation (at any level, TYPE_CHECKING included) form no cycle,
+    so each module imports first in any order; only the command imports inside functions (the parser is built
+    without the model stack)."""
+    graph = _validation_imports()
+    assert {"calibration_file", "design_runs", "fit", "calibration_report", "calibration", "plots"} <= set(graph)
+    assert {module for module, edges in graph.items() if any(edges.values())} == {"command"}
+    state: dict[str, str] = {}
+
+    def visit(module: str, path: tuple[str, ...]) -> None:
+        assert state.get(module) != "open", f"import circle: {' -> '.join((*path, module))}"
+        if state.get(module) is None:
+            state[module] = "open"
+            for target in graph[module]:
+                visit(target, (*path, module))
+            state[module] = "done"
+
+    for module in graph:
+        visit(module, ())

@@ -58,7 +58,8 @@ def validate_command(args: argparse.Namespace) -> int:
 
 def calibrate_command(args: argparse.Namespace) -> int:
     """Check the calibration file (and its measurement points in the mesh), run the design and the fit; the exit code."""
-    from bmes_fem.validation.calibration import load_calibration, run_calibration
+    from bmes_fem.validation.calibration import run_calibration
+    from bmes_fem.validation.calibration_file import load_calibration
 
     problem = load_calibration(args.calibration)
     with executor_from_args(args) as executor:
