@@ -1,6 +1,6 @@
 """Figures of validation and calibration, drawn from plain data (numbers, arrays, labels; matplotlib, Agg): the
-forest plot of measured intervals and model values, the corner plot of a posterior, and the calibrated outputs
-with their credible bands."""
+forest plot of measured intervals and model values, the corner plot of a posterior (a 1D marginal for one
+parameter), and the calibrated outputs with their credible bands."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from bmes_fem.validation.posterior import QUANTILES
 INSIDE, OUTSIDE, MEASURED, GREY = "#1b7837", "#c51b7d", "#404040", "#999999"
 DPI = 150
 BINS = 30
+MARGINAL_SIZE_IN = (4.5, 3.4)  # the figure of a one-parameter posterior
 
 
 class ForestRow(NamedTuple):
@@ -79,7 +80,10 @@ def forest_plot(path: Path, measurements: Sequence[ForestRow]) -> Path:
 
 def corner_plot(path: Path, samples: np.ndarray, labels: Sequence[str], bounds: Sequence[tuple[float, float]], best: Sequence[float]) -> Path:
     """The posterior ``samples`` (rows: samples; columns: the k parameters) between their prior ``bounds``, with the
-    2.5, 50 and 97.5 % quantiles and the ``best`` fit marked (corner package)."""
+    2.5, 50 and 97.5 % quantiles and the ``best`` fit marked: the corner package for k >= 2, `marginal_plot` for k = 1."""
+    samples = np.asarray(samples, dtype=float).reshape(len(samples), -1)
+    if samples.shape[1] == 1:
+        return marginal_plot(path, samples[:, 0], labels[0], bounds[0], best[0])
     import corner
 
     fig = corner.corner(
@@ -91,6 +95,37 @@ def corner_plot(path: Path, samples: np.ndarray, labels: Sequence[str], bounds: 
     fig.savefig(path, dpi=DPI, bbox_inches="tight")
     plt.close(fig)
     return path
+
+
+def marginal_plot(path: Path, samples: np.ndarray, label: str, bounds: tuple[float, float], best: float) -> Path:
+    """The posterior of one parameter (`draw_marginal`) as a figure of its own."""
+    fig, ax = plt.subplots(figsize=MARGINAL_SIZE_IN)
+    draw_marginal(ax, samples, label, bounds, best)
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+    return path
+
+
+def draw_marginal(ax: plt.Axes, samples: np.ndarray, label: str, bounds: tuple[float, float], best: float) -> None:
+    """The posterior of one parameter on ``ax``: a density histogram of ``samples`` over the prior ``bounds`` (grey
+    lines; the uniform prior density 1 / (high - low) dotted), the 95 % credible interval (2.5 to 97.5 % quantiles,
+    shaded) with its median (dashed), and the ``best`` fit (magenta)."""
+    low, high = bounds
+    lower, median, upper = np.percentile(samples, QUANTILES)
+    ax.hist(samples, bins=BINS, range=(low, high), density=True, histtype="stepfilled", color=MEASURED, alpha=0.55, label="posterior")
+    ax.axvspan(lower, upper, color=INSIDE, alpha=0.15, lw=0, label="95 % credible interval")
+    ax.axvline(median, color=INSIDE, ls="--", lw=1.2, label="posterior median")
+    ax.axvline(best, color=OUTSIDE, lw=1.5, label="best fit")
+    ax.hlines(1.0 / (high - low), low, high, colors=GREY, linestyles=":", lw=1.2, label="prior (uniform)")
+    for end, legend in ((low, "prior bounds"), (high, "_nolegend_")):
+        ax.axvline(end, color=GREY, lw=1.5, label=legend)
+    pad = 0.04 * (high - low)
+    ax.set_xlim(low - pad, high + pad)
+    ax.set_xlabel(label, fontsize=9)
+    ax.set_ylabel("posterior density", fontsize=9)
+    ax.set_title(f"{median:.3g} [{lower:.3g}, {upper:.3g}] (median [95 %])", fontsize=9)
+    ax.legend(fontsize=7, loc="best")
 
 
 def predictions_plot(
