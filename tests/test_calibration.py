@@ -20,8 +20,10 @@ from scipy.stats import qmc
 
 from bmes_fem.cli import main
 from bmes_fem.config.loader import load_config
-from bmes_fem.errors import ConfigError
+from bmes_fem.errors import BmesError, ConfigError
 from bmes_fem.studies.executor import LocalExecutor
+from bmes_fem.units import PA_PER_MMHG
+from bmes_fem.validation import calibration
 from bmes_fem.validation.calibration_file import load_calibration
 from bmes_fem.validation.calibration_report import REPORT_FILES, report_markdown, write_report
 from bmes_fem.validation.design_runs import read_outputs, run_design
@@ -283,6 +285,66 @@ def test_one_parameter_calibration_fits_and_reports_on_synthetic_outputs(tmp_pat
     assert report["parameters"][PARAMETER["path"]]["best_fit"] == pytest.approx(1.5 + 0.5 * 4.5, abs=0.01)
     assert list(report["outputs"]) == ["lesion_centre"]
     assert "did not run" in (folder / "calibration.md").read_text()
+
+
+SPHERE = {  # an octant of a ball drained through its surface: a run takes seconds
+    "case": "sphere",
+    "geometry": {"kind": "sphere_octant", "radius": "24 mm"},
+    "mesh": {"size": "8 mm"},
+    "lesions": [],
+    "boundary_conditions": [{"boundary": ["x_symmetry", "y_symmetry", "z_symmetry"], "kind": "roller"},
+                            {"boundary": "surface", "kind": "robin", "conductance": "1e-9 m/(Pa*s)", "pressure": "15 mmHg"}],
+    "solver": {"preset": "direct"},
+}  # fmt: skip
+DRAINAGE = "boundary_conditions.1.pressure"
+
+
+def test_one_parameter_calibrate_command_end_to_end(tmp_path, monkeypatch, capsys):
+    """`bmes calibrate` with one parameter (drainage pressure, design with its corners) and one measured point: a
+    fit stage that fails leaves the design runs and says so in one line; the rerun reuses them and writes the whole
+    report, the corner plot as the 1D marginal, and a fitted config whose run matches the measurement."""
+    (tmp_path / "sphere.yaml").write_text(yaml.safe_dump(SPHERE, sort_keys=False))
+    path = _calibration(tmp_path, base="sphere.yaml", predictions=["pressure.p_healthy_trabecular_mean_mmHg"],
+                        parameters=[{"path": DRAINAGE, "min": "10 mmHg", "max": "20 mmHg"}],
+                        measurements=[{"name": "centre", "point": ["4 mm"] * 3, "value": "22 mmHg", "sd": "0.3 mmHg"}],
+                        design={"samples": 4, "corners": False}, mcmc={"walkers": 8, "steps": 600, "burn": 200})  # fmt: skip
+    results = tmp_path / "results"
+    command = ["calibrate", str(path), "--results-dir", str(results), "--jobs", "2"]
+
+    def failing_fit(*args, **kwargs):
+        raise BmesError("the fit failed (test)")
+
+    monkeypatch.setattr(calibration, "calibrate", failing_fit)
+    assert main(command) == 1
+    errors = capsys.readouterr().err.splitlines()
+    notes = [line for line in errors if "no report written" in line]
+    assert len(notes) == 1 and str(results / "synthetic_design") in notes[0] and "reuses them" in notes[0], errors
+    assert "bmes: error: the fit failed (test)" in errors
+    assert not (results / "synthetic").exists()
+    design_summaries = {p: p.stat().st_mtime_ns for p in (results / "synthetic_design" / "cases").glob("*/summary.json")}
+    assert len(design_summaries) == 4
+
+    def interrupted_fit(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(calibration, "calibrate", interrupted_fit)  # Ctrl-C in the fit, after the design (reused)
+    assert main(command) == 130
+    errors = capsys.readouterr().err.splitlines()
+    assert [line for line in errors if "no report written" in line] == notes and "bmes: interrupted" in errors
+
+    monkeypatch.undo()
+    assert main(command) == 0
+    assert {p: p.stat().st_mtime_ns for p in (results / "synthetic_design" / "cases").glob("*/summary.json")} == design_summaries  # reused
+    folder = results / "synthetic"
+    for name in REPORT_FILES:
+        assert (folder / name).stat().st_size > 100, name
+    assert _png_size(folder / "corner.png") == (round(MARGINAL_SIZE_IN[1] * DPI), round(MARGINAL_SIZE_IN[0] * DPI))
+    assert next(csv.reader((folder / "posterior.csv").open())) == [f"{DRAINAGE} [mmHg]"]
+    report = json.loads((folder / "calibration.json").read_text())
+    assert report["outputs"]["centre"]["fitted_config_run"] == pytest.approx(22.0, abs=0.3)  # within the measurement's SD
+    best = report["parameters"][DRAINAGE]["best_fit"]
+    assert load_config(folder / "fitted.yaml").boundary_conditions[1].pressure / PA_PER_MMHG == pytest.approx(best, rel=1e-9)
+    assert "95 % credible interval" in capsys.readouterr().out
 
 
 def _validation_imports() -> dict[str, dict[str, bool]]:

@@ -79,3 +79,10 @@ def run_calibration(problem: CalibrationProblem, executor: Executor, results_dir
     written = write_report(results_dir / problem.name, calibrated, fitted, report)
     return CalibrationRun(calibrated, design_runs, check_runs, written, report)
 
+
+def unreported_runs(problem: CalibrationProblem, results_dir: Path) -> str:
+    """One line for a calibration that stopped before writing its report: the run folders it left, which a rerun of
+    the same command reuses (every finished case is kept)."""
+    folders = [str(Path(results_dir) / study) for study in (problem.design_study, problem.fitted_study) if (Path(results_dir) / study).is_dir()]
+    kept = f"the finished runs in {' and '.join(folders)} are kept, and running the same command again reuses them" if folders else "no run finished"
+    return f"calibration {problem.name}: no report written to {Path(results_dir) / problem.name}; {kept}"
