@@ -299,6 +299,7 @@ SPHERE = {  # an octant of a ball drained through its surface: a run takes secon
 DRAINAGE = "boundary_conditions.1.pressure"
 
 
+@pytest.mark.slow  # five runs of the ball in subprocesses: 23-57 s measured on the shared 2-core machine
 def test_one_parameter_calibrate_command_end_to_end(tmp_path, monkeypatch, capsys):
     """`bmes calibrate` with one parameter (drainage pressure, design with its corners) and one measured point: a
     fit stage that fails leaves the design runs and says so in one line; the rerun reuses them and writes the whole
