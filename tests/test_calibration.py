@@ -5,10 +5,13 @@ and a fit to the BMES range 40-60 mmHg gives a config whose run lies inside it."
 
 from __future__ import annotations
 
+import ast
+import csv
 import json
 import math
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import yaml
@@ -17,9 +20,15 @@ from scipy.stats import qmc
 
 from bmes_fem.cli import main
 from bmes_fem.config.loader import load_config
-from bmes_fem.errors import ConfigError
+from bmes_fem.errors import BmesError, ConfigError
 from bmes_fem.studies.executor import LocalExecutor
-from bmes_fem.validation.calibration import calibrate, load_calibration, read_outputs, run_design
+from bmes_fem.units import PA_PER_MMHG
+from bmes_fem.validation import calibration
+from bmes_fem.validation.calibration_file import load_calibration
+from bmes_fem.validation.calibration_report import REPORT_FILES, report_markdown, write_report
+from bmes_fem.validation.design_runs import read_outputs, run_design
+from bmes_fem.validation.fit import calibrate
+from bmes_fem.validation.plots import DPI, MARGINAL_SIZE_IN, corner_plot, draw_marginal
 from bmes_fem.validation.posterior import McmcSpec, best_fit, fit_posterior
 from bmes_fem.validation.runs import run_configs
 from bmes_fem.validation.surrogate import GaussianProcess, QuadraticSurface, fit_surface
@@ -210,3 +219,168 @@ def test_bmes_range_fit_gives_a_config_inside_the_range(tmp_path, capsys):
     for name in ("corner.png", "predictions.png", "design.csv", "posterior.csv", "calibration.md"):
         assert (results / "bmes_range_coarse" / name).stat().st_size > 100
     assert "95 % credible interval" in capsys.readouterr().out
+
+
+def _png_size(path: Path) -> tuple[int, int]:
+    """(height, width) in pixels of a written figure."""
+    return plt.imread(path).shape[:2]
+
+
+def test_corner_plot_is_a_marginal_for_one_parameter_and_a_corner_for_three(tmp_path):
+    """k = 1: the histogram over the prior bounds (its area 1), the 95 % interval, the median and the best fit at
+    their values, in the marginal's own figure; k = 3: the corner package's 3 x 3 grid."""
+    bounds = [(20.0, 40.0), (1.0, 3.0), (0.0, 1.0)]
+    samples = np.clip(np.random.default_rng(7).normal([30.0, 2.0, 0.5], [2.0, 0.3, 0.1], size=(4000, 3)), *np.transpose(bounds))
+    labels, best = ["p [mmHg]", "f factor", "t"], [31.0, 2.1, 0.45]
+    fig, ax = plt.subplots()
+    draw_marginal(ax, samples[:, 0], labels[0], bounds[0], best[0])
+    artists = {a.get_label(): a for a in [*ax.lines, *ax.patches, *ax.collections]}
+    x, y = artists["posterior"].get_xy().T
+    assert 0.5 * abs(np.dot(x, np.roll(y, 1)) - np.dot(y, np.roll(x, 1))) == pytest.approx(1.0)  # a density over the bounds
+    low, median, high = np.percentile(samples[:, 0], [2.5, 50.0, 97.5])
+    interval = artists["95 % credible interval"]
+    assert (interval.get_x(), interval.get_x() + interval.get_width()) == pytest.approx((low, high))
+    assert artists["posterior median"].get_xdata()[0] == pytest.approx(median)
+    assert artists["best fit"].get_xdata()[0] == best[0]
+    assert {line.get_xdata()[0] for line in ax.lines if line.get_color() == artists["prior bounds"].get_color()} == set(bounds[0])
+    plt.close(fig)
+    one = corner_plot(tmp_path / "one.png", samples[:, :1], labels[:1], bounds[:1], best[:1])
+    assert _png_size(one) == (round(MARGINAL_SIZE_IN[1] * DPI), round(MARGINAL_SIZE_IN[0] * DPI))
+    height, width = _png_size(corner_plot(tmp_path / "three.png", samples, labels, bounds, best))
+    assert abs(height - width) < 0.15 * width and width > 1.2 * _png_size(one)[1]  # a square grid of 3 x 3 panels
+
+
+def _one_parameter(folder: Path, design: dict) -> Path:
+    """A calibration of the filtration factor alone to one measured pressure (no prediction: one output)."""
+    return _calibration(folder, parameters=[PARAMETER], predictions=[], design=design,
+                        measurements=[{"name": "lesion_centre", "point": LESION_CENTRE, "value": "25 mmHg", "sd": "0.5 mmHg"}],
+                        mcmc={"walkers": 16, "steps": 1500, "burn": 300, "seed": 3})  # fmt: skip
+
+
+@pytest.mark.parametrize(("design", "points"), [({"kind": "latin_hypercube", "samples": 4, "corners": True}, 4 + 2),
+                                                 ({"kind": "sobol", "samples": 8, "corners": False}, 8)])  # fmt: skip
+def test_one_parameter_calibration_fits_and_reports_on_synthetic_outputs(tmp_path, design, points):
+    """k = 1 with its two corners and with a Sobol' design; one output y = 20 + 10 t measured 25 +- 0.5: the posterior
+    is N(0.5, 0.05^2) in t, the band of the one output holds 25, and every report file is written."""
+    problem = load_calibration(_one_parameter(tmp_path, design), check_mesh=False)
+    t = problem.design[:, 0]
+    assert problem.design.shape == (points, 1) and len(np.unique(t)) == points and t.min() >= 0.0 and t.max() <= 1.0
+    assert not design["corners"] or {0.0, 1.0} <= set(t)
+    calibrated = calibrate(problem, problem.design, (20.0 + 10.0 * t)[:, None])
+    assert calibrated.posterior.best[0] == pytest.approx(0.5, abs=1e-3)
+    low, median, high = calibrated.posterior.quantiles()[:, 0]
+    assert (low, median, high) == pytest.approx((0.5 - 1.96 * 0.05, 0.5, 0.5 + 1.96 * 0.05), abs=0.01)
+    assert calibrated.predictive_bands.shape == (1, 3)
+    band = calibrated.predictive_bands[0]
+    assert band[0] < 25.0 < band[2] and band[1] == pytest.approx(25.0, abs=0.1)
+    fitted = problem.config_at(calibrated.posterior.best)
+    folder = tmp_path / "report"
+    written = write_report(folder, calibrated, fitted, report_markdown(calibrated, tmp_path / "synthetic_design", None))
+    assert [path.name for path in written] == list(REPORT_FILES) and all(path.stat().st_size > 100 for path in written)
+    assert _png_size(folder / "corner.png") == (round(MARGINAL_SIZE_IN[1] * DPI), round(MARGINAL_SIZE_IN[0] * DPI))
+    rows = list(csv.reader((folder / "posterior.csv").open()))
+    assert rows[0] == [problem.parameters[0].label] and len(rows) > 1000
+    assert float(rows[1][0]) == pytest.approx(float(problem.parameters[0].shown(calibrated.posterior.samples[0, 0])))
+    report = json.loads((folder / "calibration.json").read_text())
+    assert report["parameters"][PARAMETER["path"]]["best_fit"] == pytest.approx(1.5 + 0.5 * 4.5, abs=0.01)
+    assert list(report["outputs"]) == ["lesion_centre"]
+    assert "did not run" in (folder / "calibration.md").read_text()
+
+
+SPHERE = {  # an octant of a ball drained through its surface: a run takes seconds
+    "case": "sphere",
+    "geometry": {"kind": "sphere_octant", "radius": "24 mm"},
+    "mesh": {"size": "8 mm"},
+    "lesions": [],
+    "boundary_conditions": [{"boundary": ["x_symmetry", "y_symmetry", "z_symmetry"], "kind": "roller"},
+                            {"boundary": "surface", "kind": "robin", "conductance": "1e-9 m/(Pa*s)", "pressure": "15 mmHg"}],
+    "solver": {"preset": "direct"},
+}  # fmt: skip
+DRAINAGE = "boundary_conditions.1.pressure"
+
+
+@pytest.mark.slow  # five runs of the ball in subprocesses: 23-57 s measured on the shared 2-core machine
+def test_one_parameter_calibrate_command_end_to_end(tmp_path, monkeypatch, capsys):
+    """`bmes calibrate` with one parameter (drainage pressure, design with its corners) and one measured point: a
+    fit stage that fails leaves the design runs and says so in one line; the rerun reuses them and writes the whole
+    report, the corner plot as the 1D marginal, and a fitted config whose run matches the measurement."""
+    (tmp_path / "sphere.yaml").write_text(yaml.safe_dump(SPHERE, sort_keys=False))
+    path = _calibration(tmp_path, base="sphere.yaml", predictions=["pressure.p_healthy_trabecular_mean_mmHg"],
+                        parameters=[{"path": DRAINAGE, "min": "10 mmHg", "max": "20 mmHg"}],
+                        measurements=[{"name": "centre", "point": ["4 mm"] * 3, "value": "22 mmHg", "sd": "0.3 mmHg"}],
+                        design={"samples": 4, "corners": False}, mcmc={"walkers": 8, "steps": 600, "burn": 200})  # fmt: skip
+    results = tmp_path / "results"
+    command = ["calibrate", str(path), "--results-dir", str(results), "--jobs", "2"]
+
+    def failing_fit(*args, **kwargs):
+        raise BmesError("the fit failed (test)")
+
+    monkeypatch.setattr(calibration, "calibrate", failing_fit)
+    assert main(command) == 1
+    errors = capsys.readouterr().err.splitlines()
+    notes = [line for line in errors if "no report written" in line]
+    assert len(notes) == 1 and str(results / "synthetic_design") in notes[0] and "reuses them" in notes[0], errors
+    assert "bmes: error: the fit failed (test)" in errors
+    assert not (results / "synthetic").exists()
+    design_summaries = {p: p.stat().st_mtime_ns for p in (results / "synthetic_design" / "cases").glob("*/summary.json")}
+    assert len(design_summaries) == 4
+
+    def interrupted_fit(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(calibration, "calibrate", interrupted_fit)  # Ctrl-C in the fit, after the design (reused)
+    assert main(command) == 130
+    errors = capsys.readouterr().err.splitlines()
+    assert [line for line in errors if "no report written" in line] == notes and "bmes: interrupted" in errors
+
+    monkeypatch.undo()
+    assert main(command) == 0
+    assert {p: p.stat().st_mtime_ns for p in (results / "synthetic_design" / "cases").glob("*/summary.json")} == design_summaries  # reused
+    folder = results / "synthetic"
+    for name in REPORT_FILES:
+        assert (folder / name).stat().st_size > 100, name
+    assert _png_size(folder / "corner.png") == (round(MARGINAL_SIZE_IN[1] * DPI), round(MARGINAL_SIZE_IN[0] * DPI))
+    assert next(csv.reader((folder / "posterior.csv").open())) == [f"{DRAINAGE} [mmHg]"]
+    report = json.loads((folder / "calibration.json").read_text())
+    assert report["outputs"]["centre"]["fitted_config_run"] == pytest.approx(22.0, abs=0.3)  # within the measurement's SD
+    best = report["parameters"][DRAINAGE]["best_fit"]
+    assert load_config(folder / "fitted.yaml").boundary_conditions[1].pressure / PA_PER_MMHG == pytest.approx(best, rel=1e-9)
+    assert "95 % credible interval" in capsys.readouterr().out
+
+
+def _validation_imports() -> dict[str, dict[str, bool]]:
+    """Module -> {imported bmes_fem.validation module: whether imported inside a function}, from the source."""
+    package = ROOT / "bmes_fem" / "validation"
+    graph: dict[str, dict[str, bool]] = {}
+    for path in sorted(package.glob("*.py")):
+        tree = ast.parse(path.read_text())
+        in_function = {id(node) for f in ast.walk(tree) if isinstance(f, ast.FunctionDef) for node in ast.walk(f)}
+        edges = graph.setdefault(path.stem, {})
+        for node in ast.walk(tree):
+            names = [node.module] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            for name in names:
+                if name and name.startswith("bmes_fem.validation."):
+                    target = name.split(".")[2]
+                    edges[target] = edges.get(target, False) or id(node) in in_function
+    return graph
+
+
+def test_validation_modules_import_each_other_without_a_circle():
+    """The imports between the modules of bmes_fem.validation (at any level, TYPE_CHECKING included) form no cycle,
+    so each module imports first in any order; only the command imports inside functions (the parser is built
+    without the model stack)."""
+    graph = _validation_imports()
+    assert {"calibration_file", "design_runs", "fit", "calibration_report", "calibration", "plots"} <= set(graph)
+    assert {module for module, edges in graph.items() if any(edges.values())} == {"command"}
+    state: dict[str, str] = {}
+
+    def visit(module: str, path: tuple[str, ...]) -> None:
+        assert state.get(module) != "open", f"import circle: {' -> '.join((*path, module))}"
+        if state.get(module) is None:
+            state[module] = "open"
+            for target in graph[module]:
+                visit(target, (*path, module))
+            state[module] = "done"
+
+    for module in graph:
+        visit(module, ())

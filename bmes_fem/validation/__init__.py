@@ -2,8 +2,11 @@
 
 - `measurements`: a validation file (one published measurement, its case, the model quantity compared);
 - `validate`: ``bmes validate``, the runs, the table (CSV, markdown) and the forest plot;
-- `calibration`: ``bmes calibrate``, a design over parameter bounds, a surrogate (`surrogate`), a least-squares
-  best fit, an MCMC posterior (emcee), credible bands and the fitted config;
+- `calibration`: ``bmes calibrate``, its stages in order: `calibration_file` (the file, checked into a problem
+  with its design points), `design_runs` (the design as runs, their outputs), `fit` (a surrogate per output
+  (`surrogate`), a least-squares best fit, an MCMC posterior and credible bands (`posterior`); no I/O), the run of
+  the fitted config, and `calibration_report` (tables, figures, fitted config);
+- `plots`: the figures, from plain data (arrays, labels, bounds);
 - `runs`: both run their cases through the studies machinery (bmes_fem.studies);
 - `command.register` adds both sub-commands to ``bmes``. See docs/validation.md.
 

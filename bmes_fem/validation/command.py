@@ -4,12 +4,13 @@
 `register` adds both sub-commands to the ``bmes`` parser (the model stack is imported only when one runs).
 Bad input is one line (ConfigError)
 before any case runs. Exit code: 0; 1 if a case failed; 130 if interrupted (finished cases are kept: run the
-same command again to resume; no report is written).
+same command again to resume; no report is written, and ``bmes calibrate`` names the run folders it left).
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from bmes_fem.studies.command import add_executor_options, executor_from_args
@@ -57,15 +58,23 @@ def validate_command(args: argparse.Namespace) -> int:
 
 
 def calibrate_command(args: argparse.Namespace) -> int:
-    """Check the calibration file (and its measurement points in the mesh), run the design and the fit; the exit code."""
-    from bmes_fem.validation.calibration import load_calibration, run_calibration
+    """Check the calibration file (and its measurement points in the mesh), run the design and the fit; the exit code.
+
+    A calibration that stops before its report (interrupted, a stage failed) says so in one line naming the run
+    folders it left, which the same command reuses when run again."""
+    from bmes_fem.validation.calibration import run_calibration, unreported_runs
+    from bmes_fem.validation.calibration_file import load_calibration
 
     problem = load_calibration(args.calibration)
     with executor_from_args(args) as executor:
-        result = run_calibration(problem, executor, args.results_dir)
+        try:
+            result = run_calibration(problem, executor, args.results_dir)
+        except BaseException:
+            print(unreported_runs(problem, args.results_dir), file=sys.stderr)
+            raise
     if result.interrupted:
-        print("interrupted: finished cases are kept; run the same command again to resume")
-        return 130
+        print(f"interrupted: {unreported_runs(problem, args.results_dir)}")
+        return result.exit_code
     print(result.report, end="")
     for path in result.written:
         print(f"  {path}")

@@ -1,12 +1,13 @@
-"""Figures of validation and calibration: the forest plot of measured intervals and model values, the corner plot
-of the posterior, and the calibrated predictions with their credible bands (matplotlib, Agg)."""
+"""Figures of validation and calibration, drawn from plain data (numbers, arrays, labels; matplotlib, Agg): the
+forest plot of measured intervals and model values, the corner plot of a posterior (a 1D marginal for one
+parameter), and the calibrated outputs with their credible bands."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import NamedTuple
 
 import matplotlib
 import numpy as np
@@ -15,28 +16,40 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.lines import Line2D
 
-if TYPE_CHECKING:
-    from bmes_fem.validation.calibration import Calibrated
-    from bmes_fem.validation.validate import Comparison
+from bmes_fem.validation.posterior import QUANTILES
 
-INSIDE, OUTSIDE, MEASURED = "#1b7837", "#c51b7d", "#404040"
+INSIDE, OUTSIDE, MEASURED, GREY = "#1b7837", "#c51b7d", "#404040", "#999999"
 DPI = 150
+BINS = 30
+MARGINAL_SIZE_IN = (4.5, 3.4)  # the figure of a one-parameter posterior
 
 
-def forest_plot(path: Path, comparisons: Sequence[Comparison]) -> Path:
+class ForestRow(NamedTuple):
+    """A measurement of the forest plot: its interval [low, high] (NaN: an open end), the measured value (NaN: none
+    reported), the model value (NaN: the run failed) and whether the model lies inside the interval."""
+
+    name: str
+    unit: str
+    low: float
+    high: float
+    value: float
+    model: float
+    inside: bool
+
+
+def forest_plot(path: Path, measurements: Sequence[ForestRow]) -> Path:
     """A row per measurement: the measured interval (a bar; an arrow where it is open), the measured value (open
     circle) and the model value (filled diamond, green inside, magenta outside); a panel per unit."""
-    units = list(dict.fromkeys(c.validation.unit for c in comparisons))
-    counts = [sum(c.validation.unit == unit for c in comparisons) for unit in units]
+    units = list(dict.fromkeys(m.unit for m in measurements))
+    counts = [sum(m.unit == unit for m in measurements) for unit in units]
     fig, axes = plt.subplots(len(units), 1, figsize=(9, 1.2 + 0.42 * sum(counts) + 0.6 * len(units)), height_ratios=counts, squeeze=False)
     for ax, unit in zip(axes[:, 0], units, strict=True):
-        rows = [c for c in comparisons if c.validation.unit == unit]
-        finite = [x for c in rows for x in (c.validation.low, c.validation.high, c.validation.value, c.model) if math.isfinite(x)]
+        rows = [m for m in measurements if m.unit == unit]
+        finite = [x for v in rows for x in (v.low, v.high, v.value, v.model) if math.isfinite(x)]
         span = (min(finite), max(finite)) if finite else (0.0, 1.0)
         pad = 0.08 * (span[1] - span[0] or 1.0)
         left, right = span[0] - pad, span[1] + pad
-        for y, c in enumerate(reversed(rows)):
-            v = c.validation
+        for y, v in enumerate(reversed(rows)):
             low = v.low if math.isfinite(v.low) else left
             high = v.high if math.isfinite(v.high) else right
             ax.plot([low, high], [y, y], color=MEASURED, lw=2.5, solid_capstyle="butt")
@@ -45,9 +58,9 @@ def forest_plot(path: Path, comparisons: Sequence[Comparison]) -> Path:
                     ax.plot(edge, y, marker=marker, color=MEASURED, ms=7)
             if math.isfinite(v.value):
                 ax.plot(v.value, y, "o", mfc="white", mec=MEASURED, ms=7, mew=1.5)
-            if math.isfinite(c.model):
-                ax.plot(c.model, y, "D", color=INSIDE if c.verdict == "inside" else OUTSIDE, ms=7)
-        ax.set_yticks(range(len(rows)), [c.validation.name for c in reversed(rows)], fontsize=8)
+            if math.isfinite(v.model):
+                ax.plot(v.model, y, "D", color=INSIDE if v.inside else OUTSIDE, ms=7)
+        ax.set_yticks(range(len(rows)), [v.name for v in reversed(rows)], fontsize=8)
         ax.set_xlim(left, right)
         ax.set_ylim(-0.6, len(rows) - 0.4)
         ax.set_xlabel({"-": "ratio (-)", "s": "time (s)"}.get(unit, unit))
@@ -65,15 +78,17 @@ def forest_plot(path: Path, comparisons: Sequence[Comparison]) -> Path:
     return path
 
 
-def corner_plot(path: Path, calibrated: Calibrated) -> Path:
-    """The posterior samples (corner package) with the 2.5, 50 and 97.5 % quantiles and the best fit marked."""
+def corner_plot(path: Path, samples: np.ndarray, labels: Sequence[str], bounds: Sequence[tuple[float, float]], best: Sequence[float]) -> Path:
+    """The posterior ``samples`` (rows: samples; columns: the k parameters) between their prior ``bounds``, with the
+    2.5, 50 and 97.5 % quantiles and the ``best`` fit marked: the corner package for k >= 2, `marginal_plot` for k = 1."""
+    samples = np.asarray(samples, dtype=float).reshape(len(samples), -1)
+    if samples.shape[1] == 1:
+        return marginal_plot(path, samples[:, 0], labels[0], bounds[0], best[0])
     import corner
 
-    problem = calibrated.problem
-    labels = [p.short_label for p in problem.parameters]
     fig = corner.corner(
-        calibrated.samples_shown, labels=labels, quantiles=[0.025, 0.5, 0.975], show_titles=True, title_fmt=".3g",
-        truths=calibrated.best_shown, truth_color=OUTSIDE, range=[p.shown_bounds for p in problem.parameters], bins=30,
+        samples, labels=list(labels), quantiles=[q / 100.0 for q in QUANTILES], show_titles=True, title_fmt=".3g",
+        truths=list(best), truth_color=OUTSIDE, range=list(bounds), bins=BINS,
         title_kwargs={"fontsize": 9}, label_kwargs={"fontsize": 9},
     )  # fmt: skip
     fig.suptitle("posterior: 2.5, 50, 97.5 % quantiles (dashed); best fit (magenta)", fontsize=9, y=1.03)
@@ -82,24 +97,59 @@ def corner_plot(path: Path, calibrated: Calibrated) -> Path:
     return path
 
 
-def predictions_plot(path: Path, calibrated: Calibrated) -> Path:
-    """Each calibrated output: the measured value +- 2 SD (grey), the design runs (dots), the posterior predictive
-    median and 95 % band (bar), the surrogate at the best fit and the check run of the fitted config (diamond)."""
-    outputs = calibrated.problem.outputs
-    fig, axes = plt.subplots(1, len(outputs), figsize=(3.1 * len(outputs), 3.6), squeeze=False)
-    for j, (ax, output) in enumerate(zip(axes[0], outputs, strict=True)):
-        band = calibrated.predictive_bands[j]
-        design = calibrated.design_outputs[:, j]
-        ax.plot(np.full(design.shape, -0.25), design, ".", color="#999999", label="design runs")
-        if output.measured:
-            ax.errorbar(0.0, output.value, yerr=2 * output.sd, fmt="o", color=MEASURED, capsize=5, label="measured ± 2 SD")
+def marginal_plot(path: Path, samples: np.ndarray, label: str, bounds: tuple[float, float], best: float) -> Path:
+    """The posterior of one parameter (`draw_marginal`) as a figure of its own."""
+    fig, ax = plt.subplots(figsize=MARGINAL_SIZE_IN)
+    draw_marginal(ax, samples, label, bounds, best)
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+    return path
+
+
+def draw_marginal(ax: plt.Axes, samples: np.ndarray, label: str, bounds: tuple[float, float], best: float) -> None:
+    """The posterior of one parameter on ``ax``: a density histogram of ``samples`` over the prior ``bounds`` (grey
+    lines; the uniform prior density 1 / (high - low) dotted), the 95 % credible interval (2.5 to 97.5 % quantiles,
+    shaded) with its median (dashed), and the ``best`` fit (magenta)."""
+    low, high = bounds
+    lower, median, upper = np.percentile(samples, QUANTILES)
+    ax.hist(samples, bins=BINS, range=(low, high), density=True, histtype="stepfilled", color=MEASURED, alpha=0.55, label="posterior")
+    ax.axvspan(lower, upper, color=INSIDE, alpha=0.15, lw=0, label="95 % credible interval")
+    ax.axvline(median, color=INSIDE, ls="--", lw=1.2, label="posterior median")
+    ax.axvline(best, color=OUTSIDE, lw=1.5, label="best fit")
+    ax.hlines(1.0 / (high - low), low, high, colors=GREY, linestyles=":", lw=1.2, label="prior (uniform)")
+    for end, legend in ((low, "prior bounds"), (high, "_nolegend_")):
+        ax.axvline(end, color=GREY, lw=1.5, label=legend)
+    pad = 0.04 * (high - low)
+    ax.set_xlim(low - pad, high + pad)
+    ax.set_xlabel(label, fontsize=9)
+    ax.set_ylabel("posterior density", fontsize=9)
+    ax.set_title(f"{median:.3g} [{lower:.3g}, {upper:.3g}] (median [95 %])", fontsize=9)
+    ax.legend(fontsize=7, loc="best")
+
+
+def predictions_plot(
+    path: Path, names: Sequence[str], units: Sequence[str], design_outputs: np.ndarray, bands: np.ndarray,
+    measured: np.ndarray, check: np.ndarray | None = None,
+) -> Path:  # fmt: skip
+    """A panel per output j: the design runs ``design_outputs[:, j]`` (dots), the measured value +- 2 SD
+    (``measured[j]`` = (value, sd); NaN for a prediction), the posterior predictive median and 95 % band
+    (``bands[j]`` = 2.5, 50, 97.5 %) and the run of the fitted config ``check[j]`` (diamond)."""
+    fig, axes = plt.subplots(1, len(names), figsize=(3.1 * len(names), 3.6), squeeze=False)
+    for j, (ax, name, unit) in enumerate(zip(axes[0], names, units, strict=True)):
+        band = bands[j]
+        design = design_outputs[:, j]
+        ax.plot(np.full(design.shape, -0.25), design, ".", color=GREY, label="design runs")
+        value, sd = measured[j]
+        if math.isfinite(value):
+            ax.errorbar(0.0, value, yerr=2 * sd, fmt="o", color=MEASURED, capsize=5, label="measured ± 2 SD")
         ax.errorbar(0.25, band[1], yerr=[[band[1] - band[0]], [band[2] - band[1]]], fmt="s", color=INSIDE, capsize=5, label="posterior 95 %")
-        if calibrated.check is not None:
-            ax.plot(0.5, calibrated.check[j], "D", color=OUTSIDE, label="fitted config, run")
+        if check is not None:
+            ax.plot(0.5, check[j], "D", color=OUTSIDE, label="fitted config, run")
         ax.set_xlim(-0.5, 0.75)
         ax.set_xticks([])
-        ax.set_title(output.name, fontsize=8)
-        ax.set_ylabel(output.unit)
+        ax.set_title(name, fontsize=8)
+        ax.set_ylabel(unit)
         ax.grid(axis="y", alpha=0.3)
     axes[0, 0].legend(fontsize=7, loc="best")
     fig.tight_layout()

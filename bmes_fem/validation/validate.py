@@ -32,6 +32,7 @@ from bmes_fem.post.quantities import summary_value
 from bmes_fem.studies.executor import Executor
 from bmes_fem.studies.table import cell, csv_string, markdown_table
 from bmes_fem.validation.measurements import Validation, load_validation, probe_statistic, read_probe_series
+from bmes_fem.validation.plots import ForestRow, forest_plot
 from bmes_fem.validation.runs import Runs, run_configs
 
 DEFAULT_FILES = Path(__file__).resolve().parents[2] / "configs" / "validation"
@@ -155,10 +156,14 @@ def markdown_text(comparisons: Sequence[Comparison]) -> str:
     return markdown_table(MD_HEADER, rows)
 
 
+def forest_row(c: Comparison) -> ForestRow:
+    """The row of ``c`` in the forest plot."""
+    v = c.validation
+    return ForestRow(v.name, v.unit, v.low, v.high, v.value, c.model, c.verdict == "inside")
+
+
 def write_report(folder: Path, comparisons: Sequence[Comparison], runs: Runs) -> list[Path]:
     """validation.csv, validation.md and forest.png in ``folder``, written atomically (all or nothing)."""
-    from bmes_fem.validation.plots import forest_plot
-
     counts = {verdict: sum(c.verdict == verdict for c in comparisons) for verdict in ("inside", "below", "above", "failed")}
     summary = ", ".join(f"{n} {verdict}" for verdict, n in counts.items() if n)
     intro = (
@@ -168,7 +173,7 @@ def write_report(folder: Path, comparisons: Sequence[Comparison], runs: Runs) ->
     with atomic_directory(folder, MPI.COMM_SELF) as temporary:
         (temporary / TABLE_CSV).write_text(csv_text(comparisons, runs))
         (temporary / TABLE_MD).write_text(intro + markdown_text(comparisons))
-        forest_plot(temporary / FOREST_PNG, comparisons)
+        forest_plot(temporary / FOREST_PNG, [forest_row(c) for c in comparisons])
     return [folder / name for name in (TABLE_CSV, TABLE_MD, FOREST_PNG)]
 
 
