@@ -159,9 +159,7 @@ def _case_config(case: Path | dict, path: Path, seen: tuple[Path, ...]) -> Confi
     if isinstance(case, dict):
         return parse_config(case, source, base_dir=path.parent)
     target = (path.parent / case).resolve()
-    if not target.is_file():
-        raise ConfigError(f"{source} = '{case}': '{target}' does not exist (expected a case config or a validation file)")
-    data = read_yaml(target)
+    data = read_yaml(target, f"{source} = '{case}':", "a case config or a validation file")
     if isinstance(data, dict) and "measurement" in data:
         if target in seen:
             raise ConfigError(f"{source} = {case}: the validation files refer to each other in a loop ({' -> '.join(map(str, seen))})")

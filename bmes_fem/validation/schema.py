@@ -6,7 +6,6 @@ line naming the file, the dotted key, the value and what was expected, before an
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -14,19 +13,9 @@ import pint
 from pydantic import BaseModel, ValidationError
 
 from bmes_fem.config.loader import read_yaml
+from bmes_fem.config.messages import first_error
 from bmes_fem.errors import ConfigError
 from bmes_fem.units import UREG
-
-
-def _describe(error: dict, source: str, model: type[BaseModel]) -> str:
-    key = ".".join(str(part) for part in error["loc"]) or "(top level)"
-    if error["type"] == "extra_forbidden":
-        return f"{source}: unknown key '{key}' (see the module docstring of {model.__module__} for the keys)"
-    message = re.sub(r"^(Value|Assertion) error, ", "", error["msg"])
-    value = error.get("input")
-    if error["type"] == "missing" or isinstance(value, (dict, list, tuple)):
-        return f"{source}: key '{key}': {message}"
-    return f"{source}: key '{key}' = {value!r}: {message}"
 
 
 def validate[M: BaseModel](model: type[M], data: Any, source: str) -> M:
@@ -36,9 +25,7 @@ def validate[M: BaseModel](model: type[M], data: Any, source: str) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as err:
-        errors = sorted(err.errors(), key=lambda e: e["type"] != "extra_forbidden")  # a misspelt key explains a missing one
-        more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise ConfigError(_describe(errors[0], source, model) + more) from None
+        raise ConfigError(first_error(err.errors(), source, model)) from None
 
 
 def read_file[M: BaseModel](model: type[M], path: Path) -> M:
