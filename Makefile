@@ -6,6 +6,7 @@ PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 CONFIG  ?= configs/femoral_head_bmes.yaml
 MPI_NP  ?= 2
+TEST_JOBS ?= 2
 
 .PHONY: run test test-fast lint bench clean
 
@@ -26,9 +27,11 @@ run: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
+# The serial part on TEST_JOBS processes (pytest-xdist; tests sharing a module fixture stay on one worker),
+# the 15 slowest tests printed; then the collective tests again on MPI_NP ranks.
 test: lint
-	$(PY) -m pytest
-	$(VENV)/bin/mpirun -n $(MPI_NP) $(PY) -m pytest -m mpi -q -p no:cacheprovider
+	$(PY) -m pytest -n $(TEST_JOBS) --dist loadgroup --durations=15
+	$(VENV)/bin/mpirun -n $(MPI_NP) $(PY) -m pytest -m mpi -q -p no:cacheprovider -p no:xdist
 
 # The benchmark tables (about 1.5 h on 2 cores): CSVs under benchmarks/results/, then the README's tables.
 bench: $(STAMP)
