@@ -15,6 +15,7 @@ from bmes_fem.config.loader import parse_config
 from bmes_fem.mesh.meshing import MeshSizes
 from bmes_fem.mesh.shapes import mesh_shape
 from bmes_fem.physics import analytic
+from bmes_fem.physics.elasticity import IsotropicElasticity
 from bmes_fem.physics.forms import elasticity_forms, steady_pressure_forms
 from bmes_fem.physics.materials import build_tissue_fields, calibrate_venous_conductance
 from bmes_fem.solve.linear import solve_linear
@@ -80,7 +81,8 @@ def test_free_expansion_gives_alpha_p_over_bulk_modulus():
     mu, lmbda = E / (2 * (1 + nu)), E * nu / ((1 + nu) * (1 - 2 * nu))
     c = lambda value: fem.Constant(mesh, default_scalar_type(value))  # noqa: E731
     a, rhs = elasticity_forms(
-        ufl.TrialFunction(space), ufl.TestFunction(space), mu=c(mu), lmbda=c(lmbda), biot_coefficient=c(alpha),
+        ufl.TrialFunction(space), ufl.TestFunction(space), elasticity=IsotropicElasticity.from_lame(c(mu), c(lmbda)),
+        biot_coefficient=c(alpha),
         pressure=c(p), tractions=[], dx=ufl.Measure("dx", domain=mesh),
     )
     length = mesh.comm.allreduce(mesh.geometry.x[:, 0].max(), op=MPI.MAX)

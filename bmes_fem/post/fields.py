@@ -123,7 +123,6 @@ def _scaled(value: float | None, factor: float) -> float | None:
 def mechanics_summary(state: State, cells: CellFields, config: Config) -> dict[str, float | None]:
     """Risk-zone volumes [mm^3], max risk index, strain energy [J], peak displacement [um]."""
     comm = state.domain.mesh.comm
-    mu, lmbda = state.tissue.lame_parameters()
     u = state.displacement
     n_owned_u = u.function_space.dofmap.index_map.size_local
     magnitude = np.linalg.norm(u.x.array.reshape(-1, 3)[:n_owned_u], axis=1)
@@ -133,7 +132,7 @@ def mechanics_summary(state: State, cells: CellFields, config: Config) -> dict[s
     summary: dict[str, float | list[float] | None] = {
         "contact_resultant_N": resultant if state.loads.joint_tractions else None,
         "risk_index_max": _max_or_none(comm, risk),
-        "strain_energy_J": _integral(comm, strain_energy_density(u, mu, lmbda), ufl.dx(domain=state.domain.mesh)),
+        "strain_energy_J": _integral(comm, strain_energy_density(u, state.tissue.elasticity), ufl.dx(domain=state.domain.mesh)),
         "displacement_max_um": _max_or_none(comm, magnitude) * 1e6,
         "eps1_max_microstrain": _max_or_none(comm, cells.principal_strains[:, 0]) * 1e6,
         "eps3_min_microstrain": -_max_or_none(comm, -cells.principal_strains[:, 2]) * 1e6,
