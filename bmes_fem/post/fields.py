@@ -132,7 +132,7 @@ def mechanics_summary(state: State, cells: CellFields, config: Config) -> dict[s
     summary: dict[str, float | list[float] | None] = {
         "contact_resultant_N": resultant if state.loads.joint_tractions else None,
         "risk_index_max": _max_or_none(comm, risk),
-        "strain_energy_J": _integral(comm, strain_energy_density(u, state.tissue.elasticity), ufl.dx(domain=state.domain.mesh)),
+        "strain_energy_J": _integral(comm, strain_energy_density(u, state.tissue.elasticity), state.tissue.dx),
         "displacement_max_um": _max_or_none(comm, magnitude) * 1e6,
         "eps1_max_microstrain": _max_or_none(comm, cells.principal_strains[:, 0]) * 1e6,
         "eps3_min_microstrain": -_max_or_none(comm, -cells.principal_strains[:, 2]) * 1e6,
