@@ -335,10 +335,13 @@ class JointLoad(Section):
 
 
 class Risk(Section):
-    """R = max(eps_1 / eps_yt, -eps_3 / eps_yc) in trabecular bone (femoral neck, Morgan & Keaveny 2001)."""
+    """R = max(eps_1 / eps_yt, -eps_3 / eps_yc) in trabecular bone (femoral neck, Morgan & Keaveny 2001);
+    ``microdamage_strain``: the effective strain max(|eps_1|, |eps_3|) above which trabecular volume is reported
+    (Frost 2003, the mechanostat's microdamage threshold of about 3000 microstrain)."""
 
     tensile_yield_strain: Positive = 0.0061
     compressive_yield_strain: Positive = 0.0085
+    microdamage_strain: Positive = 0.003
     critical_indices: tuple[Positive, ...] = (1.0, 0.5)
     pressure_thresholds: tuple[Pressure, ...] = (mmHg(30.0), mmHg(40.0))
 
