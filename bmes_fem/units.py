@@ -32,6 +32,7 @@ DIMENSIONS: dict[str, tuple[str, str]] = {
     "force_density": ("N/m**3", "-9810 N/m^3"),
     "rate": ("1/s", "1e-4 1/s"),
     "volume_rate": ("m**3/s", "5 ml/min"),
+    "density": ("kg/m**3", "2.0 g/cm^3"),
 }
 
 

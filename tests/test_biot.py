@@ -10,6 +10,7 @@ from dolfinx import mesh as dmesh
 from mpi4py import MPI
 
 from bmes_fem.physics import analytic
+from bmes_fem.physics.elasticity import IsotropicElasticity
 from bmes_fem.physics.forms import BIOT_COUPLING_TRANSPOSE, biot_step_forms, fixed_stress_pressure_form
 from bmes_fem.solve.linear import BlockSolver
 
@@ -39,7 +40,7 @@ class Column:
         ds_top = ufl.Measure("ds", domain=mesh, subdomain_data=tags)(1)
         dx = ufl.Measure("dx", domain=mesh)
         coefficients = dict(
-            mu=c(mu_s), lmbda=c(lam), biot_coefficient=c(TERZAGHI["biot_coefficient"]), storage=c(TERZAGHI["storage"]),
+            elasticity=IsotropicElasticity.from_lame(c(mu_s), c(lam)), biot_coefficient=c(TERZAGHI["biot_coefficient"]), storage=c(TERZAGHI["storage"]),
             mobility=c(TERZAGHI["mobility"]), filtration=c(0.0), venous_conductance=c(0.0), drainage=[], dx=dx,
         )
         u, p, v, q = ufl.TrialFunction(self.V), ufl.TrialFunction(self.Q), ufl.TestFunction(self.V), ufl.TestFunction(self.Q)
@@ -179,7 +180,8 @@ class Manufactured:
         a, rhs = biot_step_forms(
             u, p, v, q, u_prev=self.u_prev, p_hat_prev=self.p_hat_prev, time_step=self.dt, pressure_scale=scale,
             effective_capillary_pressure=p_eff, venous_pressure=p_v, drainage=[], tractions=[],
-            body_force=body_force, fluid_source=fluid_source, dx=ufl.Measure("dx", domain=mesh), **k,
+            body_force=body_force, fluid_source=fluid_source, dx=ufl.Measure("dx", domain=mesh),
+            elasticity=IsotropicElasticity.from_lame(k["mu"], k["lmbda"]), **{key: k[key] for key in k if key not in ("mu", "lmbda")},
         )
         self.u_boundary, self.p_hat_boundary = fem.Function(self.V), fem.Function(self.Q)
         self._u_expr = fem.Expression(self.u_exact, self.V.element.interpolation_points)

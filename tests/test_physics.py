@@ -15,8 +15,11 @@ from bmes_fem.config.loader import parse_config
 from bmes_fem.mesh.meshing import MeshSizes
 from bmes_fem.mesh.shapes import mesh_shape
 from bmes_fem.physics import analytic
+from bmes_fem.physics.elasticity import IsotropicElasticity
 from bmes_fem.physics.forms import elasticity_forms, steady_pressure_forms
 from bmes_fem.physics.materials import build_tissue_fields, calibrate_venous_conductance
+from bmes_fem.post.fields import CellFields, strain_statistics, weighted_percentile
+from bmes_fem.post.quantities import STRAIN_PERCENTILES, strain_percentile_key
 from bmes_fem.solve.linear import solve_linear
 from bmes_fem.units import PA_PER_MMHG
 
@@ -80,7 +83,8 @@ def test_free_expansion_gives_alpha_p_over_bulk_modulus():
     mu, lmbda = E / (2 * (1 + nu)), E * nu / ((1 + nu) * (1 - 2 * nu))
     c = lambda value: fem.Constant(mesh, default_scalar_type(value))  # noqa: E731
     a, rhs = elasticity_forms(
-        ufl.TrialFunction(space), ufl.TestFunction(space), mu=c(mu), lmbda=c(lmbda), biot_coefficient=c(alpha),
+        ufl.TrialFunction(space), ufl.TestFunction(space), elasticity=IsotropicElasticity.from_lame(c(mu), c(lmbda)),
+        biot_coefficient=c(alpha),
         pressure=c(p), tractions=[], dx=ufl.Measure("dx", domain=mesh),
     )
     length = mesh.comm.allreduce(mesh.geometry.x[:, 0].max(), op=MPI.MAX)
@@ -145,3 +149,53 @@ def test_no_flux_pressure_is_the_uniform_starling_balance(lesion_everywhere, exp
 def test_calibrated_venous_conductance_matches_parameter_notes():
     """parameters.md 3.4: L = 1e-8, p_eff = 30.55 mmHg, p0 = 25, p_v = 15 mmHg give G_v = 5.55e-9 1/(Pa s)."""
     assert calibrate_venous_conductance(parse_config({}).fluid) == pytest.approx(5.55e-9, rel=1e-3)
+
+
+def _share_of_this_rank(n: int, split: str) -> np.ndarray:
+    """Indices of ``n`` items this rank holds: every size-th (``interleaved``), or all on rank 0 (``one_rank``)."""
+    comm = MPI.COMM_WORLD
+    if split == "interleaved":
+        return np.arange(comm.rank, n, comm.size)
+    return np.arange(n) if comm.rank == 0 else np.arange(0)
+
+
+@pytest.mark.mpi
+@pytest.mark.parametrize("split", ["interleaved", "one_rank"])
+@pytest.mark.parametrize("ties", [False, True], ids=["distinct", "tied"])
+def test_weighted_percentile_is_numpys_inverted_cdf_on_any_partition(split, ties):
+    """Unequal weights (a lognormal volume per value), values spread over the ranks: every rank gets the
+    percentile numpy computes from all values at once, so the parallel result is the serial one."""
+    rng = np.random.default_rng(3)
+    values = rng.normal(-800.0, 400.0, 501)
+    values = np.round(values, -2) if ties else values
+    weights = rng.lognormal(0.0, 1.0, values.size)
+    mine = _share_of_this_rank(values.size, split)
+    for percent in (0.0, 5.0, 33.3, 50.0, 95.0, 100.0):
+        expected = np.percentile(values, percent, weights=weights, method="inverted_cdf")
+        assert weighted_percentile(MPI.COMM_WORLD, values[mine], weights[mine], percent) == expected, percent
+    assert weighted_percentile(MPI.COMM_WORLD, values[:0], weights[:0], 50.0) is None
+
+
+@pytest.mark.mpi
+def test_strain_statistics_cover_trabecular_cells_only_weighted_by_volume():
+    rng = np.random.default_rng(5)
+    n = 400
+    eps1 = rng.uniform(0.0, 4e-3, n)
+    eps3 = -rng.uniform(0.0, 6e-3, n)
+    principal = np.column_stack([eps1, 0.5 * (eps1 + eps3), eps3])
+    volume_m3 = rng.uniform(0.5e-9, 3e-9, n)
+    trabecular = rng.uniform(size=n) < 0.7
+    principal[~trabecular] *= 100.0  # cortical cells far outside the trabecular range must not count
+    mine = _share_of_this_rank(n, "interleaved")
+    cells = CellFields(principal[mine], np.zeros(mine.size), volume_m3[mine], np.zeros(mine.size, np.int32), trabecular[mine])
+    summary = strain_statistics(MPI.COMM_WORLD, cells, microdamage_strain=3e-3)
+    effective = np.maximum(np.abs(eps1), np.abs(eps3))[trabecular]
+    strains = {"eps1": eps1[trabecular], "eps3": eps3[trabecular], "effective_strain": effective}
+    for name, percents in STRAIN_PERCENTILES.items():
+        for percent in percents:
+            expected = np.percentile(strains[name], percent, weights=volume_m3[trabecular], method="inverted_cdf") * 1e6
+            assert summary[strain_percentile_key(name, percent)] == pytest.approx(expected, rel=1e-14), (name, percent)
+    assert summary["effective_strain_trabecular_max_microstrain"] == pytest.approx(effective.max() * 1e6, rel=1e-14)
+    above = volume_m3[trabecular][effective > 3e-3].sum() * 1e9
+    assert 0.0 < above < volume_m3[trabecular].sum() * 1e9
+    assert summary["microdamage_volume_mm3"] == pytest.approx(above, rel=1e-12)

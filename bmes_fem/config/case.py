@@ -39,6 +39,7 @@ from bmes_fem.config.schema import (
     Mass,
     Point3,
     Positive,
+    PositiveDensity,
     PositiveLength,
     PositivePressure,
     Pressure,
@@ -142,11 +143,93 @@ class _RegionBase(Section):
     biot_modulus: PositivePressure  # M, 1/M = phi/K_f + (alpha - phi)/K_s
 
 
-class Trabecular(_RegionBase):
-    """Trabecular bone: E = E_tissue m^gamma_m (BV/TV)^n (Hernandez 2001); marrow exchange inside.
+class DensityPowerLaw(Section):
+    """E = a m^gamma_m (rho_app / rho_ref)^b with rho_app = rho_tissue BV/TV, the apparent wet density.
 
+    Defaults: femoral-neck trabecular bone, E = 6850 MPa rho_app^1.49 with rho_app in g/cm^3 (Morgan, Bayraktar &
+    Keaveny 2003, J Biomech 36:897), tissue density 2.0 g/cm^3: 3.2 GPa at BV/TV 0.30 along the loaded axis.
+    """
+
+    coefficient: PositivePressure = 6850.0e6  # a: E at rho_app = rho_ref
+    exponent: Positive = 1.49  # b
+    tissue_density: PositiveDensity = 2000.0  # rho_tissue
+    reference_density: PositiveDensity = 1000.0  # rho_ref, the density unit of the regression
+
+
+class TransverseIsotropy(Section):
+    """Trabecular fabric: transversely isotropic about ``axis`` (bmes_fem.physics.elasticity), E_L from the modulus
+    law, E_T = E_L / ``anisotropy_ratio``, G_LT = ``shear_modulus_ratio`` E_L.
+
+    ``axis``: a vector, or ``joint_force``, the direction of ``load.direction`` (into the bone).
+    ``poisson_ratio_LT``/``poisson_ratio_TT`` null: the region's ``poisson_ratio``. ``shear_modulus_ratio`` null:
+    Huber's approximation G_LT = sqrt(E_L E_T) / (2 (1 + sqrt(nu_LT nu_TL))) (Huber 1923).
+    """
+
+    axis: Vector3 | Literal["joint_force"]
+    anisotropy_ratio: Annotated[float, Field(ge=1.0)]  # E_L / E_T: the axis is the stiff direction
+    poisson_ratio_LT: Annotated[float, Field(ge=0.0)] | None = None
+    poisson_ratio_TT: Annotated[float, Field(ge=0.0)] | None = None
+    shear_modulus_ratio: Positive | None = None  # G_LT / E_L
+
+    @field_validator("axis", mode="before")
+    @classmethod
+    def _vector_or_joint_force(cls, value: object) -> object:
+        if value != "joint_force" and not (isinstance(value, (list, tuple)) and len(value) == 3):
+            raise ValueError(f"tissue.trabecular.fabric.axis = {value!r}; expected a vector [x, y, z] or joint_force")
+        return value
+
+    @field_validator("axis")
+    @classmethod
+    def _unit_axis(cls, value: Vector3 | str) -> Vector3 | str:
+        if isinstance(value, str):
+            return value
+        norm = math.sqrt(sum(c * c for c in value))
+        if norm == 0.0:
+            raise ValueError("tissue.trabecular.fabric.axis = [0, 0, 0]; expected a non-zero vector or joint_force")
+        return tuple(c / norm for c in value)
+
+
+class _Band(Section):
+    """A part of the trabecular bone with its own BV/TV, blended in by w = (1 - tanh(d / w_f)) / 2, d the distance
+    outside its surface (negative inside; for an ellipsoid (r_e - 1) a_min, as for a lesion): w = 0.5 on the
+    surface, 0.88 at ``falloff_width`` inside, 0.12 at ``falloff_width`` outside."""
+
+    name: str = "band"
+    bone_volume_fraction: Annotated[float, Field(gt=0.0, lt=1.0)]
+    falloff_width: PositiveLength = 0.002
+
+
+class EllipsoidBand(_Band):
+    """An ellipsoid, placed like a lesion (its indicator is the lesion's, bmes_fem.physics.materials)."""
+
+    kind: Literal["ellipsoid"]
+    centre: Point3
+    semi_axes: tuple[PositiveLength, PositiveLength, PositiveLength]
+    rotation: tuple[Angle, Angle, Angle] = (0.0, 0.0, 0.0)
+
+
+class CapsuleBand(_Band):
+    """The points within ``radius`` of the segment [``start``, ``end``]: a trabecular group (e.g. the principal
+    compressive group, from the superior dome to the medial neck cortex)."""
+
+    kind: Literal["capsule"]
+    start: Point3
+    end: Point3
+    radius: PositiveLength
+
+
+Band = Annotated[EllipsoidBand | CapsuleBand, Field(discriminator="kind")]
+
+
+class Trabecular(_RegionBase):
+    """Trabecular bone: the modulus law, fabric and regional BV/TV; marrow exchange inside.
+
+    ``modulus_law``: ``hernandez``, E = E_tissue m^gamma_m (BV/TV)^n (Hernandez 2001), or ``density_power``,
+    E = a m^gamma_m (rho_tissue BV/TV / rho_ref)^b (``density_power``). With a ``fabric`` E is E_L, along its axis.
     ``youngs_modulus`` (optional) replaces the healthy E of that law by a measured or benchmark value;
-    the lesion still scales it by m^gamma_m (BV/TV_lesion / BV/TV)^n.
+    the lesion still scales it by m^gamma_m (BV/TV_lesion / BV/TV)^n (n = b for the density law).
+    BV/TV is ``bone_volume_fraction`` blended towards each of ``bone_volume_fraction_bands`` in turn
+    (BV/TV <- BV/TV + w_i (BV/TV_i - BV/TV): a later band wins where two overlap).
     """
 
     tissue_modulus: PositivePressure = 18.0e9
@@ -154,9 +237,46 @@ class Trabecular(_RegionBase):
     bone_volume_fraction: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.30
     volume_fraction_exponent: Positive = 2.58
     mineralisation_exponent: Positive = 2.74
+    modulus_law: Literal["hernandez", "density_power"] = "hernandez"
+    density_power: DensityPowerLaw = DensityPowerLaw()
+    fabric: TransverseIsotropy | None = None
+    bone_volume_fraction_bands: tuple[Band, ...] = ()
     biot_coefficient: Fraction = 0.95
     permeability: Annotated[Area, Field(gt=0.0)] = 1.0e-15
     biot_modulus: PositivePressure = 3.1e9
+
+    def modulus_exponent(self) -> float:
+        """The exponent of BV/TV in the modulus law: n (hernandez) or b (density_power)."""
+        return self.density_power.exponent if self.modulus_law == "density_power" else self.volume_fraction_exponent
+
+    def fabric_poisson_ratios(self) -> tuple[float, float]:
+        """(nu_LT, nu_TT) of the fabric, the region's ``poisson_ratio`` where not given."""
+        fabric = self.fabric
+        return tuple(self.poisson_ratio if nu is None else nu for nu in (fabric.poisson_ratio_LT, fabric.poisson_ratio_TT))
+
+    @model_validator(mode="after")
+    def _fabric_positive_definite(self) -> Trabecular:
+        """|nu_TT| < 1 and nu_LT^2 < (1 - nu_TT) E_L / (2 E_T) (Lempriere 1968): otherwise C is not positive definite."""
+        if self.fabric is None:
+            return self
+        nu_LT, nu_TT = self.fabric_poisson_ratios()
+        ratio = self.fabric.anisotropy_ratio
+        if min(nu_LT, nu_TT) < 0.0:
+            raise ValueError(
+                f"tissue.trabecular.poisson_ratio = {self.poisson_ratio:g} is the fabric's poisson_ratio_LT/TT where they are "
+                "not given; expected >= 0 (Huber's shear modulus and trabecular bone)"
+            )
+        if not nu_TT < 1.0:
+            raise ValueError(
+                f"tissue.trabecular.fabric.poisson_ratio_TT = {nu_TT:g} makes the stiffness indefinite (expected < 1)"
+            )
+        if not nu_LT**2 < (1.0 - nu_TT) * ratio / 2.0:
+            raise ValueError(
+                f"tissue.trabecular.fabric: poisson_ratio_LT = {nu_LT:g} with poisson_ratio_TT = {nu_TT:g} and "
+                f"anisotropy_ratio = {ratio:g} makes the stiffness indefinite (expected poisson_ratio_LT^2 < "
+                f"(1 - poisson_ratio_TT) anisotropy_ratio / 2 = {(1.0 - nu_TT) * ratio / 2.0:g})"
+            )
+        return self
 
 
 class SolidRegion(_RegionBase):
@@ -226,10 +346,13 @@ class JointLoad(Section):
 
 
 class Risk(Section):
-    """R = max(eps_1 / eps_yt, -eps_3 / eps_yc) in trabecular bone (femoral neck, Morgan & Keaveny 2001)."""
+    """R = max(eps_1 / eps_yt, -eps_3 / eps_yc) in trabecular bone (femoral neck, Morgan & Keaveny 2001);
+    ``microdamage_strain``: the effective strain max(|eps_1|, |eps_3|) above which trabecular volume is reported
+    (Frost 2003, the mechanostat's microdamage threshold of about 3000 microstrain)."""
 
     tensile_yield_strain: Positive = 0.0061
     compressive_yield_strain: Positive = 0.0085
+    microdamage_strain: Positive = 0.003
     critical_indices: tuple[Positive, ...] = (1.0, 0.5)
     pressure_thresholds: tuple[Pressure, ...] = (mmHg(30.0), mmHg(40.0))
 

@@ -6,7 +6,8 @@ outward flux -kappa grad p . n = q_n on named boundaries:
 
     S dp/dt + alpha d(div u)/dt - div(kappa grad p) + (L + G_v) p = L p_eff + G_v p_v + g
 
-Momentum (quasi-static Biot):  -div(sigma'(u) - alpha p I) = f,   (sigma' - alpha p I) n = t.
+Momentum (quasi-static Biot):  -div(sigma'(u) - alpha p I) = f,   (sigma' - alpha p I) n = t,
+with sigma'(u) = C : eps(u) given by a constitutive law (bmes_fem.physics.elasticity).
 
 The spatial fluid operator and its sources appear in the steady balance, in the time step and in the
 fixed-stress preconditioner; they are written once (`pressure_operator`, `pressure_sources`).
@@ -18,6 +19,8 @@ from collections.abc import Sequence
 
 import ufl
 
+from bmes_fem.physics.elasticity import ElasticLaw
+
 Expr = ufl.core.expr.Expr
 Robin = Sequence[tuple[Expr, Expr, ufl.Measure]]  # (h [m/(Pa s)], p_b [Pa], ds)
 Flux = Sequence[tuple[Expr, ufl.Measure]]  # (q_n [m/s], ds), positive out of the body
@@ -28,15 +31,14 @@ def strain(u: Expr) -> Expr:
     return ufl.sym(ufl.grad(u))
 
 
-def effective_stress(u: Expr, mu: Expr, lmbda: Expr) -> Expr:
-    """sigma'(u) = 2 mu eps(u) + lambda tr(eps(u)) I."""
-    eps = strain(u)
-    return 2.0 * mu * eps + lmbda * ufl.tr(eps) * ufl.Identity(len(u))
+def effective_stress(u: Expr, elasticity: ElasticLaw) -> Expr:
+    """sigma'(u) = C : eps(u), C the law ``elasticity``."""
+    return elasticity.stress(strain(u))
 
 
-def strain_energy_density(u: Expr, mu: Expr, lmbda: Expr) -> Expr:
+def strain_energy_density(u: Expr, elasticity: ElasticLaw) -> Expr:
     """W = sigma'(u) : eps(u) / 2 [J/m^3]."""
-    return 0.5 * ufl.inner(effective_stress(u, mu, lmbda), strain(u))
+    return 0.5 * ufl.inner(effective_stress(u, elasticity), strain(u))
 
 
 def pressure_operator(
@@ -105,8 +107,7 @@ def elasticity_forms(
     u: Expr,
     v: Expr,
     *,
-    mu: Expr,
-    lmbda: Expr,
+    elasticity: ElasticLaw,
     biot_coefficient: Expr,
     pressure: Expr,
     tractions: Sequence[tuple[Expr, ufl.Measure]],
@@ -118,7 +119,7 @@ def elasticity_forms(
     a(u, v) = (sigma'(u), eps(v))
     l(v)    = (alpha p, div v) + (f, v) + sum <t, v>
     """
-    a = ufl.inner(effective_stress(u, mu, lmbda), strain(v)) * dx
+    a = ufl.inner(effective_stress(u, elasticity), strain(v)) * dx
     rhs = biot_coefficient * pressure * ufl.div(v) * dx
     if body_force is not None:
         rhs += ufl.dot(body_force, v) * dx
@@ -132,8 +133,7 @@ def momentum_residual(
     pressure: Expr | None,
     v: Expr,
     *,
-    mu: Expr,
-    lmbda: Expr,
+    elasticity: ElasticLaw,
     biot_coefficient: Expr,
     tractions: Sequence[tuple[Expr, ufl.Measure]] = (),
     body_force: Expr | None = None,
@@ -141,7 +141,7 @@ def momentum_residual(
 ) -> ufl.Form:
     """r(v) = (sigma'(u), eps(v)) - (alpha p, div v) - (f, v) - sum <t, v>: zero at free dofs of a solution;
     at a constrained dof, the force the constraint exerts on the body (a reaction) [N]. ``pressure`` None: p = 0."""
-    residual = ufl.inner(effective_stress(u, mu, lmbda), strain(v)) * dx
+    residual = ufl.inner(effective_stress(u, elasticity), strain(v)) * dx
     if pressure is not None:
         residual -= biot_coefficient * pressure * ufl.div(v) * dx
     if body_force is not None:
@@ -164,8 +164,7 @@ def biot_step_forms(
     p_hat_prev: Expr,
     time_step: Expr,
     pressure_scale: float,
-    mu: Expr,
-    lmbda: Expr,
+    elasticity: ElasticLaw,
     biot_coefficient: Expr,
     storage: Expr,
     mobility: Expr,
@@ -199,7 +198,7 @@ def biot_step_forms(
         venous_conductance=venous_conductance, venous_pressure=venous_pressure, drainage=drainage,
         fluid_source=fluid_source, outward_flux=outward_flux, injections=injections, dx=dx,
     )  # fmt: skip
-    a_uu = ufl.inner(effective_stress(u, mu, lmbda), strain(v)) * dx
+    a_uu = ufl.inner(effective_stress(u, elasticity), strain(v)) * dx
     a_up = -scale * biot_coefficient * p_hat * ufl.div(v) * dx
     a_pu = scale * biot_coefficient * ufl.div(u) * q * dx
     a_pp = scale**2 * (storage * p_hat * q * dx + dt * operator)

@@ -63,10 +63,9 @@ def solve_drained_displacement(
 ) -> tuple[fem.Function, tuple[SolveStats, ...]]:
     """-div(sigma'(u) - alpha p I) = f with the configured tractions and constraints (a rigid plate by superposition)."""
     space, dx = bcs.u_space, tissue.dx
-    mu, lmbda = tissue.lame_parameters()
     u, v = ufl.TrialFunction(space), ufl.TestFunction(space)
     a, rhs = elasticity_forms(
-        u, v, mu=mu, lmbda=lmbda, biot_coefficient=tissue.biot_coefficient, pressure=pressure,
+        u, v, elasticity=tissue.elasticity, biot_coefficient=tissue.biot_coefficient, pressure=pressure,
         tractions=bcs.traction_terms, body_force=bcs.body_force, dx=dx,
     )  # fmt: skip
 
@@ -82,7 +81,7 @@ def solve_drained_displacement(
         return displacement, (stats,)
     with bcs.homogeneous():
         unit, unit_stats = solve(bcs.zero_loads(v, ufl.TestFunction(bcs.p_space))[0], "displacement_plate_unit")
-    coefficients = dict(mu=mu, lmbda=lmbda, biot_coefficient=tissue.biot_coefficient, dx=dx)
+    coefficients = dict(elasticity=tissue.elasticity, biot_coefficient=tissue.biot_coefficient, dx=dx)
     loaded = Residual(momentum_residual(displacement, pressure, v, tractions=bcs.traction_terms, body_force=bcs.body_force, **coefficients), space)
     response = Residual(momentum_residual(unit, None, v, **coefficients), space)
     delta = plate_displacement(bcs, loaded, response, time_s)

@@ -62,7 +62,6 @@ class TransientBiot:
 
     def _block_solver(self, expected_solves: int) -> BlockSolver:
         config, tissue, bcs = self.config, self.tissue, self.bcs
-        mu, lmbda = tissue.lame_parameters()
         dx = tissue.dx
         fluid = dict(
             mobility=tissue.mobility, filtration=tissue.filtration, venous_conductance=tissue.venous_conductance, drainage=bcs.robin,
@@ -72,17 +71,17 @@ class TransientBiot:
         a, rhs = biot_step_forms(
             u, p, v, q,
             u_prev=self.u_prev, p_hat_prev=self.p_hat_prev, time_step=self.dt, pressure_scale=self.scale_Pa,
-            mu=mu, lmbda=lmbda, biot_coefficient=tissue.biot_coefficient, storage=tissue.storage,
+            elasticity=tissue.elasticity, biot_coefficient=tissue.biot_coefficient, storage=tissue.storage,
             effective_capillary_pressure=tissue.effective_capillary_pressure, venous_pressure=tissue.venous_pressure,
             tractions=bcs.traction_terms, body_force=bcs.body_force, fluid_source=bcs.fluid_source, injections=bcs.injections,
             outward_flux=bcs.outward_flux, dx=dx, **fluid,
         )  # fmt: skip
         preconditioner = fixed_stress_pressure_form(
             p, q, time_step=self.dt, pressure_scale=self.scale_Pa, biot_coefficient=tissue.biot_coefficient,
-            storage=tissue.storage, drained_bulk_modulus=tissue.drained_bulk_modulus(), dx=dx, **fluid,
+            storage=tissue.storage, drained_bulk_modulus=tissue.elasticity.drained_bulk_modulus(), dx=dx, **fluid,
         )  # fmt: skip
         self._zero_rhs = fem.form(bcs.zero_loads(v, q))
-        residual = dict(mu=mu, lmbda=lmbda, biot_coefficient=tissue.biot_coefficient, dx=dx)
+        residual = dict(elasticity=tissue.elasticity, biot_coefficient=tissue.biot_coefficient, dx=dx)
         self._loaded_residual = Residual(
             momentum_residual(self.u, self.scale_Pa * self.p_hat, v, tractions=bcs.traction_terms, body_force=bcs.body_force, **residual),
             self.u_space,
