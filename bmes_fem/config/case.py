@@ -139,7 +139,7 @@ def _scaled_point(point: Point3, origin: Point3, factor: float) -> Point3:
 
 #: a shape with a smooth indicator (bmes_fem.physics.indicators): a region lesion's parts and spared parts
 Shape = Annotated[EllipsoidShape | HalfSpaceShape | CapsuleShape, Field(discriminator="kind")]
-SHAPE = TypeAdapter(Shape)
+_SHAPE_ADAPTER = TypeAdapter(Shape)
 _ELLIPSOID_OR_MASK_KEYS = ("name", "kind", "centre", "semi_axes", "rotation", "falloff_width", "mask", "label", "smoothing_width")
 #: the keys each lesion kind takes (a key of another kind is an error, and left out of the resolved config)
 LESION_KEYS = {
@@ -183,7 +183,7 @@ class Lesion(Section):
         if not (isinstance(data, dict) and data.get("kind") == "region" and "centre" not in data and data.get("parts")):
             return data
         try:
-            first = SHAPE.validate_python(data["parts"][0])
+            first = _SHAPE_ADAPTER.validate_python(data["parts"][0])
         except (ValidationError, KeyError, TypeError):
             return data
         return {**data, "centre": first.reference_point()}
