@@ -16,8 +16,12 @@ import yaml
 from pydantic import (
     Field,
     PlainSerializer,
+    SerializerFunctionWrapHandler,
+    TypeAdapter,
+    ValidationError,
     ValidationInfo,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
@@ -57,17 +61,111 @@ from bmes_fem.inputs.masks import read_mask
 from bmes_fem.units import PA_PER_MMHG, force_to_newton, format_si
 
 
-class Lesion(Section):
-    """A lesion: an ellipsoid, chi = (1 - tanh((r_e - 1) a_min / w)) / 2 (r_e the ellipsoidal radius),
-    or a voxel mask (NIfTI, world coordinates in mm) blurred over ``smoothing_width``.
+class EllipsoidShape(Section):
+    """Ellipsoid |diag(1/a) Q^T (x - c)| <= 1: centre c, semi-axes a, Q the intrinsic z-y'-x'' rotation by ``rotation``."""
 
-    A mask holds each voxel's share in [0, 1], or is an integer label image whose voxels equal to
-    ``label`` are the lesion (bmes_fem.inputs.masks). For a mask, ``centre`` and ``semi_axes`` still
-    place the finer mesh and the figures' cut.
+    kind: Literal["ellipsoid"]
+    centre: Point3
+    semi_axes: tuple[PositiveLength, PositiveLength, PositiveLength]
+    rotation: tuple[Angle, Angle, Angle] = (0.0, 0.0, 0.0)
+
+    def reference_point(self) -> Point3:
+        """The centre."""
+        return self.centre
+
+    def bounding_ball(self) -> tuple[Point3, float]:
+        """(centre, radius) [m] of a ball holding the shape: the centre and the largest semi-axis."""
+        return self.centre, max(self.semi_axes)
+
+    def scaled_about(self, origin: Point3, factor: float) -> EllipsoidShape:
+        """The image under x -> o + f (x - o): centre moved, semi-axes times f, rotation kept."""
+        return self.model_copy(update={"centre": _scaled_point(self.centre, origin, factor),
+                                       "semi_axes": tuple(a * factor for a in self.semi_axes)})
+
+
+class HalfSpaceShape(Section):
+    """Half-space (x - p) . n <= 0: the side of the plane through ``point`` p that its outward ``normal`` n points
+    away from (only the direction of n counts). On a bone it is "the bone on one side of a plane"."""
+
+    kind: Literal["half_space"]
+    point: Point3
+    normal: Vector3
+
+    @field_validator("normal")
+    @classmethod
+    def _non_zero_normal(cls, value: Vector3) -> Vector3:
+        if not any(value):
+            raise ValueError(f"{list(value)} is not a direction; expected a non-zero vector (the plane's outward normal)")
+        return value
+
+    def reference_point(self) -> Point3:
+        """The point on the plane."""
+        return self.point
+
+    def bounding_ball(self) -> None:
+        """None: a half-space is unbounded."""
+        return None
+
+    def scaled_about(self, origin: Point3, factor: float) -> HalfSpaceShape:
+        """The image under x -> o + f (x - o): the plane's point moved, its normal kept."""
+        return self.model_copy(update={"point": _scaled_point(self.point, origin, factor)})
+
+
+class CapsuleShape(Section):
+    """Capsule: the points within ``radius`` r of the segment [``start``, ``end``] (a ball when start = end)."""
+
+    kind: Literal["capsule"]
+    start: Point3
+    end: Point3
+    radius: PositiveLength
+
+    def reference_point(self) -> Point3:
+        """The midpoint of the segment."""
+        return tuple((p + q) / 2 for p, q in zip(self.start, self.end, strict=True))
+
+    def bounding_ball(self) -> tuple[Point3, float]:
+        """(midpoint, |end - start| / 2 + r) [m]: a ball holding the capsule."""
+        return self.reference_point(), math.dist(self.start, self.end) / 2 + self.radius
+
+    def scaled_about(self, origin: Point3, factor: float) -> CapsuleShape:
+        """The image under x -> o + f (x - o): both ends moved, radius times f."""
+        return self.model_copy(update={"start": _scaled_point(self.start, origin, factor),
+                                       "end": _scaled_point(self.end, origin, factor), "radius": self.radius * factor})
+
+
+def _scaled_point(point: Point3, origin: Point3, factor: float) -> Point3:
+    """o + f (x - o)."""
+    return tuple(o + factor * (x - o) for x, o in zip(point, origin, strict=True))
+
+
+#: a shape with a smooth indicator (bmes_fem.physics.indicators): a region lesion's parts and spared parts
+Shape = Annotated[EllipsoidShape | HalfSpaceShape | CapsuleShape, Field(discriminator="kind")]
+_SHAPE_ADAPTER = TypeAdapter(Shape)
+_ELLIPSOID_OR_MASK_KEYS = ("name", "kind", "centre", "semi_axes", "rotation", "falloff_width", "mask", "label", "smoothing_width")
+#: the keys each lesion kind takes (a key of another kind is an error, and left out of the resolved config)
+LESION_KEYS = {
+    "ellipsoid": _ELLIPSOID_OR_MASK_KEYS, "mask": _ELLIPSOID_OR_MASK_KEYS,
+    "region": ("name", "kind", "centre", "falloff_width", "parts", "spared"),
+}
+
+
+class Lesion(Section):
+    """A lesion, by ``kind``:
+
+    - ``ellipsoid``: chi = (1 - tanh((r_e - 1) a_min / w)) / 2 (r_e the ellipsoidal radius, a_min the smallest
+      semi-axis, w ``falloff_width``);
+    - ``mask``: a voxel mask (NIfTI, world coordinates in mm) blurred over ``smoothing_width``. It holds each
+      voxel's share in [0, 1], or is an integer label image whose voxels equal to ``label`` are the lesion
+      (bmes_fem.inputs.masks); ``centre`` and ``semi_axes`` still place the finer mesh and the figures' cut;
+    - ``region``: chi = U (1 - V), U the largest indicator of the ``parts``, V that of the ``spared`` parts, each
+      a shape (ellipsoid, half_space, capsule) with a smooth indicator of width w (bmes_fem.physics.indicators):
+      the oedema of a clinical pattern, e.g. the femoral head and neck minus the medial head. ``centre`` (where
+      the figures cut and about which a course's lesion_scale scales) defaults to the first part's reference
+      point (an ellipsoid's centre, a capsule's midpoint, a half-space's point).
     """
 
     name: str = "lesion"
-    kind: Literal["ellipsoid", "mask"] = "ellipsoid"
+    kind: Literal["ellipsoid", "mask", "region"] = "ellipsoid"
     centre: Point3 = (0.004, 0.004, 0.010)
     semi_axes: tuple[PositiveLength, PositiveLength, PositiveLength] = (0.010, 0.008, 0.008)
     rotation: tuple[Angle, Angle, Angle] = (0.0, 0.0, 0.0)
@@ -75,9 +173,34 @@ class Lesion(Section):
     mask: InputPath | None = None
     label: int | None = None
     smoothing_width: Annotated[Length, Field(ge=0.0)] = 0.001
+    parts: tuple[Shape, ...] = ()
+    spared: tuple[Shape, ...] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _region_centre(cls, data: object) -> object:
+        """A region lesion without ``centre`` gets its first part's reference point (a first part that does not
+        validate is left for its own error)."""
+        if not (isinstance(data, dict) and data.get("kind") == "region" and "centre" not in data and data.get("parts")):
+            return data
+        try:
+            first = _SHAPE_ADAPTER.validate_python(data["parts"][0])
+        except (ValidationError, KeyError, TypeError):
+            return data
+        return {**data, "centre": first.reference_point()}
 
     @model_validator(mode="after")
-    def _usable_mask(self, info: ValidationInfo) -> Lesion:
+    def _keys_of_the_kind(self, info: ValidationInfo) -> Lesion:
+        wrong = [key for key in type(self).model_fields if key in self.model_fields_set and key not in LESION_KEYS[self.kind]]
+        if wrong and self.kind == "region":
+            raise ValueError(f"lesion '{self.name}': {wrong[0]} is set, but kind = 'region', whose keys are "
+                             f"{', '.join(LESION_KEYS['region'])}")
+        if wrong:
+            raise ValueError(f"lesion '{self.name}': {wrong[0]} is set, but kind = '{self.kind}'; parts and spared belong "
+                             "to kind: region")
+        if self.kind == "region" and not self.parts:
+            raise ValueError(f"lesion '{self.name}': kind = 'region' needs parts (at least one shape: ellipsoid, "
+                             "half_space or capsule); spared parts are taken away from the parts")
         if self.kind != "mask":
             if self.label is not None:
                 raise ValueError(f"lesion '{self.name}': label = {self.label} is set, but kind = '{self.kind}'; a label picks a mask's voxels")
@@ -87,6 +210,11 @@ class Lesion(Section):
         if reads_inputs(info):
             check_input(lambda: read_mask(self.mask, self.label))
         return self
+
+    @model_serializer(mode="wrap")
+    def _keys_of_its_kind(self, handler: SerializerFunctionWrapHandler) -> dict:
+        """The resolved lesion holds the keys of its kind only, so it validates back to an equal Lesion."""
+        return {key: value for key, value in handler(self).items() if key in LESION_KEYS[self.kind]}
 
 
 class LesionEffects(Section):
@@ -199,23 +327,13 @@ class _Band(Section):
     falloff_width: PositiveLength = 0.002
 
 
-class EllipsoidBand(_Band):
-    """An ellipsoid, placed like a lesion (its indicator is the lesion's, bmes_fem.physics.materials)."""
-
-    kind: Literal["ellipsoid"]
-    centre: Point3
-    semi_axes: tuple[PositiveLength, PositiveLength, PositiveLength]
-    rotation: tuple[Angle, Angle, Angle] = (0.0, 0.0, 0.0)
+class EllipsoidBand(_Band, EllipsoidShape):
+    """An ellipsoid band (the shape of bmes_fem.physics.indicators, as a lesion part)."""
 
 
-class CapsuleBand(_Band):
+class CapsuleBand(_Band, CapsuleShape):
     """The points within ``radius`` of the segment [``start``, ``end``]: a trabecular group (e.g. the principal
     compressive group, from the superior dome to the medial neck cortex)."""
-
-    kind: Literal["capsule"]
-    start: Point3
-    end: Point3
-    radius: PositiveLength
 
 
 Band = Annotated[EllipsoidBand | CapsuleBand, Field(discriminator="kind")]

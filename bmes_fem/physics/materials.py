@@ -32,7 +32,7 @@ import ufl
 from dolfinx import default_scalar_type, fem
 from mpi4py import MPI
 
-from bmes_fem.config.case import Band, Config, Fluid, Lesion, LesionEffects, Trabecular
+from bmes_fem.config.case import Config, Fluid, Lesion, LesionEffects, Trabecular
 from bmes_fem.errors import ConfigError, MeshError
 from bmes_fem.inputs.masks import read_mask
 from bmes_fem.mesh.domain import Domain
@@ -45,38 +45,30 @@ from bmes_fem.physics.elasticity import (
     huber_shear_modulus,
 )
 from bmes_fem.physics.imaging import MM_PER_M, mask_indicator
+from bmes_fem.physics.indicators import ellipsoid_indicator, region_indicator, shape_indicator
 
 TRABECULAR, CORTICAL, SUBCHONDRAL, PHYSEAL_SCAR = "trabecular", "cortical", "subchondral_plate", "physeal_scar"
 REGIONS = (TRABECULAR, CORTICAL, SUBCHONDRAL, PHYSEAL_SCAR)
 
 
-def rotation_matrix(angles_rad: Sequence[float]) -> np.ndarray:
-    """Intrinsic z-y'-x'' rotation (yaw, pitch, roll) taking lesion axes to the bone frame."""
-    yaw, pitch, roll = angles_rad
-    cz, sz, cy, sy, cx, sx = np.cos(yaw), np.sin(yaw), np.cos(pitch), np.sin(pitch), np.cos(roll), np.sin(roll)
-    rz = np.array([[cz, -sz, 0.0], [sz, cz, 0.0], [0.0, 0.0, 1.0]])
-    ry = np.array([[cy, 0.0, sy], [0.0, 1.0, 0.0], [-sy, 0.0, cy]])
-    rx = np.array([[1.0, 0.0, 0.0], [0.0, cx, -sx], [0.0, sx, cx]])
-    return rz @ ry @ rx
-
-
 def lesion_indicator(lesions: Sequence[Lesion], x_m: np.ndarray) -> np.ndarray:
-    """chi(x) = max_i (1 - tanh((r_i(x) - 1) a_min,i / w_i)) / 2 at points ``x_m`` (shape (3, N)).
+    """chi(x) = max over the lesions of each one's indicator at points ``x_m`` (shape (3, N)).
 
-    A mask lesion contributes its blurred voxel mask instead (bmes_fem.physics.imaging.mask_indicator).
-    r_i is the ellipsoidal radius of x in lesion i (1 on its surface), a_min,i its smallest
-    semi-axis and w_i its falloff width: chi = 0.5 on the ellipsoid surface, 0.88 at a distance w
-    inside and 0.12 at w outside it (along the smallest axis).
+    An ellipsoid lesion contributes (1 - tanh((r_e - 1) a_min / w)) / 2 (r_e its ellipsoidal radius, 1 on its
+    surface, a_min its smallest semi-axis, w its falloff width): 0.5 on the surface, 0.88 at a distance w inside
+    and 0.12 at w outside along the smallest axis. A region lesion contributes U (1 - V), the union of its parts
+    minus that of its spared parts (bmes_fem.physics.indicators); a mask lesion its blurred voxel mask
+    (bmes_fem.physics.imaging.mask_indicator).
     """
     chi = np.zeros(x_m.shape[1])
     for lesion in lesions:
         if lesion.kind == "mask":
-            chi = np.maximum(chi, mask_indicator(read_mask(lesion.mask, lesion.label), x_m, lesion.smoothing_width))
-            continue
-        local = rotation_matrix(lesion.rotation).T @ (x_m - np.asarray(lesion.centre)[:, None])
-        radius = np.sqrt(np.sum((local / np.asarray(lesion.semi_axes)[:, None]) ** 2, axis=0))
-        scale = min(lesion.semi_axes) / lesion.falloff_width
-        chi = np.maximum(chi, 0.5 * (1.0 - np.tanh((radius - 1.0) * scale)))
+            one = mask_indicator(read_mask(lesion.mask, lesion.label), x_m, lesion.smoothing_width)
+        elif lesion.kind == "region":
+            one = region_indicator(lesion.parts, lesion.spared, x_m, lesion.falloff_width)
+        else:
+            one = ellipsoid_indicator(x_m, lesion.centre, lesion.semi_axes, lesion.rotation, lesion.falloff_width)
+        chi = np.maximum(chi, one)
     return chi
 
 
@@ -131,25 +123,11 @@ def trabecular_modulus(trabecular: Trabecular, relative_mineralisation=1.0, bone
     return trabecular.tissue_modulus * mineral * bv_tv**trabecular.volume_fraction_exponent
 
 
-def band_indicator(band: Band, x_m: np.ndarray) -> np.ndarray:
-    """w(x) = (1 - tanh(d / w_f)) / 2 at points ``x_m`` (shape (3, N)): a capsule's d = |x - X(x)| - r, X(x) the
-    nearest point of the segment [P, Q]; an ellipsoid's w is the lesion indicator of that ellipsoid."""
-    if band.kind == "ellipsoid":
-        ellipsoid = Lesion(centre=band.centre, semi_axes=band.semi_axes, rotation=band.rotation, falloff_width=band.falloff_width)
-        return lesion_indicator([ellipsoid], x_m)
-    start, end = np.asarray(band.start)[:, None], np.asarray(band.end)[:, None]
-    segment = end - start
-    length_squared = float(np.sum(segment**2))
-    along = np.clip(np.sum((x_m - start) * segment, axis=0) / length_squared, 0.0, 1.0) if length_squared > 0 else 0.0
-    distance = np.linalg.norm(x_m - (start + along * segment), axis=0) - band.radius
-    return 0.5 * (1.0 - np.tanh(distance / band.falloff_width))
-
-
 def healthy_bone_volume_fraction(trabecular: Trabecular, x_m: np.ndarray) -> np.ndarray:
     """BV/TV_h(x): ``bone_volume_fraction``, then BV/TV <- BV/TV + w_i (BV/TV_i - BV/TV) for each band i in order."""
     bv_tv = np.full(x_m.shape[1], trabecular.bone_volume_fraction)
     for band in trabecular.bone_volume_fraction_bands:
-        bv_tv += band_indicator(band, x_m) * (band.bone_volume_fraction - bv_tv)
+        bv_tv += shape_indicator(band, x_m, band.falloff_width) * (band.bone_volume_fraction - bv_tv)
     return bv_tv
 
 

@@ -196,9 +196,19 @@ def _check_lesion_pressures(series: dict[str, np.ndarray], times: np.ndarray, sc
         )
 
 
+def scaled_lesion(lesion: Lesion, scale: float) -> Lesion:
+    """The lesion grown by ``scale`` about its ``centre`` (x -> c + scale (x - c)), the falloff width kept: an
+    ellipsoid's semi-axes times scale (rotation kept); each part and spared part of a region moved and sized
+    likewise (a half-space's plane moves, its normal is kept)."""
+    if lesion.kind != "region":
+        return lesion.model_copy(update={"semi_axes": tuple(a * scale for a in lesion.semi_axes)})
+    parts, spared = ([shape.scaled_about(lesion.centre, scale) for shape in shapes] for shapes in (lesion.parts, lesion.spared))
+    return lesion.model_copy(update={"parts": tuple(parts), "spared": tuple(spared)})
+
+
 def scaled_lesions(lesions: tuple[Lesion, ...], scale: float) -> tuple[Lesion, ...]:
-    """The lesions with every semi-axis times ``scale`` (centre, rotation and falloff width kept)."""
-    return tuple(lesion.model_copy(update={"semi_axes": tuple(a * scale for a in lesion.semi_axes)}) for lesion in lesions)
+    """Every lesion grown by ``scale`` about its centre (`scaled_lesion`)."""
+    return tuple(scaled_lesion(lesion, scale) for lesion in lesions)
 
 
 class CourseBiot:
