@@ -221,7 +221,7 @@ def focal_row(axes) -> None:
          ("demarcating (double) line", (-2.0, 12.2), (-35.0, 4.0)),
          ("necrotic volume > ~30 %\nof the head: collapse likely", None, (-2.0, -27.0))],
         "double-line sign: Mitchell et al. 1987 Radiology 162:709;\n"
-        "pattern and the 30 % rule as stated in issue #21",
+        "pattern and the 30 % rule: [M], primary source not seen",
         lines=[_arc(12.0, 48.0, 112.0, wobble_mm=0.6)],
     )
     draw_model(axes[1], section, chi, config, "model: chi of the focal ellipsoid (kind ellipsoid)")
@@ -239,7 +239,7 @@ def condyle_row(axes):
          ("subchondral low-signal line,\nweight-bearing area", (24.0, 3.4), (-12.0, 12.0)),
          ("lateral condyle:\nnormal", None, (-33.0, 40.0))],
         "Radiopaedia 'Spontaneous insufficiency fracture of the knee' (medial condyle, weight-bearing);\n"
-        "94 % as stated in issue #21 (primary source not seen)",
+        "94 % medial: [M], primary source not seen",
         lines=[fracture],
     )
     return draw_model(axes[1], section, chi, config, "model: chi of the medial-condyle ellipsoid (kind ellipsoid)")
