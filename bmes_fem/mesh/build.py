@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+from pathlib import Path
+
 import numpy as np
 from mpi4py import MPI
 
 from bmes_fem.config import geometry as cg
 from bmes_fem.config.case import Config, Lesion
 from bmes_fem.errors import ConfigError
+from bmes_fem.mesh.cache import cached_mesh_path, publish
 from bmes_fem.mesh.domain import Domain, read_gmsh_file
 from bmes_fem.mesh.importers import check_extent, read_meshio_file, read_stl_surface
 from bmes_fem.mesh.meshing import MeshSizes, RefinementZone, RegionSize, SurfaceRefinement
-from bmes_fem.mesh.shapes import mesh_shape, structured_box
+from bmes_fem.mesh.shapes import MM_PER_M, mesh_shape, structured_box
 
 THIN_LAYER_SIZE_FACTOR = 3.0  # element size at most this many times the thickness of a thin layer or step
 
@@ -90,7 +95,25 @@ def _mesh_parametric(comm: MPI.Comm, config: Config) -> Domain:
                 f"{list(geometry.divisions)} makes a structured mesh; remove mesh.save or geometry.divisions"
             )
         return structured_box(comm, geometry, settings.divisions_at_level(geometry.divisions))
-    return mesh_shape(comm, geometry, mesh_sizes(config), save_path=settings.save)
+    return _mesh_through_cache(comm, geometry, mesh_sizes(config), settings.save)
+
+
+def _mesh_through_cache(comm: MPI.Comm, geometry: cg.ParametricGeometry, sizes: MeshSizes, save: Path | None) -> Domain:
+    """The gmsh mesh of ``geometry``, read from the mesh cache (bmes_fem.mesh.cache); a mesh not there yet is made
+    and kept there first, then read like any other, so a first and a later run see the same mesh bit for bit.
+    ``save`` (``mesh.save``) gets a copy."""
+    cached, hit = cached_mesh_path(geometry, sizes, comm)
+    if cached is None:
+        return mesh_shape(comm, geometry, sizes, save_path=save)
+    if not hit:
+        written = cached.with_name(f".{cached.stem}.{os.getpid()}.msh")
+        mesh_shape(comm, geometry, sizes, save_path=written)
+        if comm.rank == 0:
+            publish(written, cached)
+    if save is not None and comm.rank == 0:
+        save.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(cached, save)
+    return read_gmsh_file(comm, cached, scale_to_m=1.0 / MM_PER_M, source=f"gmsh:{geometry.kind}")
 
 
 def build_domain(config: Config, comm: MPI.Comm = MPI.COMM_WORLD) -> Domain:
