@@ -47,7 +47,7 @@ class TransientBiot:
         self._set_vascular(0.0)
         p0, p_stats = solve_steady_pressure(config, self.tissue, self.bcs, self.p_space)
         u0, u_stats = solve_drained_displacement(config, self.tissue, self.bcs, p0, 0.0)
-        self.initial_solves = (p_stats, *u_stats)
+        self.initial_solves = (*p_stats, *u_stats)
         self.u, self.p_hat = fem.Function(self.u_space, name="u"), fem.Function(self.p_space, name="p_hat")
         self.u.x.array[:] = u0.x.array
         self.p_hat.x.array[:] = p0.x.array / self.scale_Pa
