@@ -16,9 +16,10 @@ at p^n-1 first, then at the previous solve's p (a fixed point with a constant op
 Its limit is backward Euler of the filtration-only law. Each solve shrinks the distance to that limit by
 rho = max dt L / (S + dt (L + G_v)) at least (in the norm with weight S + dt (L + G_v); the elastic energy of the
 difference only adds to the left side; exact integration assumed), so after k solves the splitting error is at most
-rho^k of the step's change of p. k is the fewest solves with rho^k <= CUTOFF_SPLITTING (`cutoff_solves`): one, the
-lagged cancellation alone, while dt L / S <= 1e-3 (a gait step); they stop early once the cut-off source vanishes at the
-last two iterates. The one lagged solve alone is first order as well, but where p > p_eff it adds dt L to the storage:
+rho^k of the step's change of p. At most k solves, the fewest with rho^k <= CUTOFF_SPLITTING (`cutoff_solves`): one,
+the lagged cancellation alone, while dt L / S <= 1e-3 (a gait step). They stop earlier once the cut-off source vanishes
+at the last two iterates, or once ||p^n,j - p*||_w <= rho / (1 - rho) ||p^n,j - p^n,j-1||_w is at most CUTOFF_SPLITTING
+of ||p^n,j - p^n-1||_w (p* the limit; `CapillaryCutoff.settled`), as when only a small region absorbs. The one lagged solve alone is first order as well, but where p > p_eff it adds dt L to the storage:
 the excess decays at G_v / (S + dt L) instead of G_v / S, 4 times the backward-Euler error at dt L / S = 0.2
 (tests/test_absorption.py). `check_cutoff_time_steps` requires dt L / S < 1 in every stage: rho < 1/2, k <= 10.
 """
@@ -80,6 +81,46 @@ def check_cutoff_time_steps(config: Config) -> None:
             )
 
 
+class CapillaryCutoff:
+    """The fixed point of a filtration-only step (module docstring): p' = P p_hat', the pressure at which the right-hand
+    side cancels the absorption, and when to stop iterating."""
+
+    def __init__(self, problem: TransientBiot) -> None:
+        tissue, scale, dx = problem.tissue, problem.scale_Pa, problem.tissue.dx
+        self.p_hat = problem.p_hat.copy()
+        self.pressure = scale * self.p_hat
+        self._comm, self._rate_per_s = problem.domain.mesh.comm, largest_filtration_rate_per_s(problem.config)
+
+        def absorbed(p_hat: fem.Function) -> fem.Form:
+            return fem.form(capillary_cutoff_source(
+                1.0, filtration=tissue.filtration, effective_capillary_pressure=tissue.effective_capillary_pressure,
+                pressure=scale * p_hat, dx=dx,
+            ))  # fmt: skip
+
+        self._absorbed = (absorbed(self.p_hat), absorbed(problem.p_hat))
+        weight = tissue.storage + problem.dt * (tissue.filtration + tissue.venous_conductance)
+        self._last_change = fem.form(weight * (scale * (problem.p_hat - self.p_hat)) ** 2 * dx)
+        self._step_change = fem.form(weight * (scale * (problem.p_hat - problem.p_hat_prev)) ** 2 * dx)
+
+    def solves(self, time_step_s: float) -> int:
+        """The most solves of a step (`cutoff_solves`)."""
+        return cutoff_solves(time_step_s, self._rate_per_s)
+
+    def settled(self, time_step_s: float) -> bool:
+        """After a solve from p': another would change nothing (int L (p - p_eff)^+ dx = 0 at p' and at the solution p),
+        or the contraction bound puts p within CUTOFF_SPLITTING of the step's change from the limit p*:
+        ||p - p*||_w <= rho / (1 - rho) ||p - p'||_w <= CUTOFF_SPLITTING ||p - p^n-1||_w (collective)."""
+
+        def total(form: fem.Form) -> float:
+            return self._comm.allreduce(fem.assemble_scalar(form), op=MPI.SUM)
+
+        if not any(total(form) for form in self._absorbed):
+            return True
+        contraction = time_step_s * self._rate_per_s / (1.0 + time_step_s * self._rate_per_s)
+        last, step = max(total(self._last_change), 0.0), max(total(self._step_change), 0.0)
+        return contraction / (1.0 - contraction) * math.sqrt(last) <= CUTOFF_SPLITTING * math.sqrt(step)
+
+
 class TransientBiot:
     """The case stepped in time: build it (initial state, operator), then iterate `states`."""
 
@@ -107,9 +148,8 @@ class TransientBiot:
         self.pressure.x.array[:] = p0.x.array
         del p0, u0
         self.u_prev, self.p_hat_prev = self.u.copy(), self.p_hat.copy()
-        # filtration only: the pressure at which the step's right-hand side cancels the absorption (module docstring)
-        self.cutoff_p_hat = None if config.fluid.capillary_reabsorption else self.p_hat.copy()
         self.dt = fem.Constant(domain.mesh, default_scalar_type(self.time_steps_s[0]))
+        self.cutoff = None if config.fluid.capillary_reabsorption else CapillaryCutoff(self)
         self.solver = self._block_solver(expected_solves=len(self.times_s))
         self.plate_response = self._plate_response() if self.bcs.plate is not None else None
         self.setup_time_s = time.perf_counter() - start
@@ -129,16 +169,9 @@ class TransientBiot:
             mu=mu, lmbda=lmbda, biot_coefficient=tissue.biot_coefficient, storage=tissue.storage,
             effective_capillary_pressure=tissue.effective_capillary_pressure, venous_pressure=tissue.venous_pressure,
             tractions=bcs.traction_terms, body_force=bcs.body_force, fluid_source=bcs.fluid_source, injections=bcs.injections,
-            outward_flux=bcs.outward_flux, capillary_cutoff_pressure=self._scaled(self.cutoff_p_hat), dx=dx, **fluid,
+            outward_flux=bcs.outward_flux, capillary_cutoff_pressure=None if self.cutoff is None else self.cutoff.pressure,
+            dx=dx, **fluid,
         )  # fmt: skip
-        absorbed = (  # int L (p - p_eff)^+ dx at the cut-off pressure and at the solution
-            capillary_cutoff_source(
-                1.0, filtration=tissue.filtration, effective_capillary_pressure=tissue.effective_capillary_pressure,
-                pressure=self._scaled(p_hat), dx=dx,
-            )
-            for p_hat in (self.cutoff_p_hat, self.p_hat)
-        )  # fmt: skip
-        self._absorbed = [] if self.cutoff_p_hat is None else [fem.form(functional) for functional in absorbed]
         preconditioner = fixed_stress_pressure_form(
             p, q, time_step=self.dt, pressure_scale=self.scale_Pa, biot_coefficient=tissue.biot_coefficient,
             storage=tissue.storage, drained_bulk_modulus=tissue.drained_bulk_modulus(), dx=dx, **fluid,
@@ -157,27 +190,20 @@ class TransientBiot:
             coupling_transpose=BIOT_COUPLING_TRANSPOSE,
         )  # fmt: skip
 
-    def _scaled(self, p_hat: fem.Function | None) -> ufl.core.expr.Expr | None:
-        """p = P p_hat (None stays None)."""
-        return None if p_hat is None else self.scale_Pa * p_hat
-
     def _solve_step(self, time_s: float) -> tuple[SolveStats, ...]:
-        """Solve the step, superposing the plate; without reabsorption, iterate the capillary cut-off (module docstring):
-        up to `cutoff_solves` solves, each cancelling the absorption at the previous iterate, p^n-1 first; stop early
-        once int L (p - p_eff)^+ dx vanishes at the last two iterates (collective)."""
+        """Solve the step, superposing the plate; without reabsorption, the cut-off's fixed point (module docstring):
+        each solve cancels the absorption at the previous iterate, p^n-1 first, until `CapillaryCutoff.settled`."""
+        cutoff, time_step_s = self.cutoff, float(self.dt.value)
+        if cutoff is not None:
+            cutoff.p_hat.x.array[:] = self.p_hat_prev.x.array
         solves = []
-        limit = 1 if self.cutoff_p_hat is None else cutoff_solves(float(self.dt.value), largest_filtration_rate_per_s(self.config))
-        previous = self.p_hat_prev
-        for _ in range(limit):
-            if self.cutoff_p_hat is not None:
-                self.cutoff_p_hat.x.array[:] = previous.x.array
+        for _ in range(1 if cutoff is None else cutoff.solves(time_step_s)):
             solves.append(self.solver.solve([self.u, self.p_hat]))
             if self.bcs.plate is not None:
                 self._superpose_plate(time_s)
-            comm = self.domain.mesh.comm
-            if not any(comm.allreduce(fem.assemble_scalar(form), op=MPI.SUM) for form in self._absorbed):
+            if cutoff is None or cutoff.settled(time_step_s):
                 break
-            previous = self.p_hat
+            cutoff.p_hat.x.array[:] = self.p_hat.x.array
         return tuple(solves)
 
     def _plate_response(self) -> tuple[np.ndarray, np.ndarray]:
