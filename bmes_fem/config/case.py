@@ -232,7 +232,8 @@ class LesionEffects(Section):
 
 
 class Fluid(Section):
-    """Healthy Starling exchange and venous drainage in trabecular marrow (parameters.md 0, 3.4)."""
+    """Healthy Starling exchange and venous drainage in trabecular marrow (parameters.md 0, 3.4), and whether the
+    capillaries take fluid back where the pore pressure exceeds the Starling equilibrium (``capillary_reabsorption``)."""
 
     target_pressure: PositivePressure = mmHg(25.0)
     capillary_pressure: PositivePressure = mmHg(45.0)
@@ -242,6 +243,9 @@ class Fluid(Section):
     capillary_filtration: Annotated[RatePerPressure, Field(ge=0.0)] = 1.0e-8  # 0: no marrow exchange
     venous_pressure: Pressure = mmHg(15.0)
     vascular_storage: Annotated[Compliance, Field(ge=0.0)] = 1.0e-6
+    # true: q_cap = L (p_eff - p), absorbing where p > p_eff; false: q_cap = L (p_eff - p)^+, filtration only
+    # (revised Starling principle, Levick & Michel 2010; docs/model.md 4.6)
+    capillary_reabsorption: bool = True
 
     def effective_capillary_pressure(self) -> float:
         """p_eff = p_c - sigma_r (pi_c - pi_i) [Pa]: the Starling equilibrium pressure."""

@@ -6,6 +6,11 @@ outward flux -kappa grad p . n = q_n on named boundaries:
 
     S dp/dt + alpha d(div u)/dt - div(kappa grad p) + (L + G_v) p = L p_eff + G_v p_v + g
 
+that is, capillary exchange q_cap = L (p_eff - p), absorbing where p > p_eff. Filtration only,
+q_cap = L (p_eff - p)^+, is this linear operator with a correction: L (p_eff - p)^+ = L (p_eff - p) + L (p - p_eff)^+
+(`capillary_cutoff_source`, at the previous iterate of a time step), or L replaced by L [p_k < p_eff] in a Newton
+iteration (`filtering_filtration`, steady state).
+
 Momentum (quasi-static Biot):  -div(sigma'(u) - alpha p I) = f,   (sigma' - alpha p I) n = t,
 with sigma'(u) = C : eps(u) given by a constitutive law (bmes_fem.physics.elasticity).
 
@@ -74,6 +79,18 @@ def pressure_sources(
     for flux, ds in outward_flux:
         rhs -= flux * q * ds
     return rhs
+
+
+def capillary_cutoff_source(q: Expr, *, filtration: Expr, effective_capillary_pressure: Expr, pressure: Expr, dx: ufl.Measure) -> ufl.Form:
+    """(L (p' - p_eff)^+, q): added to F(q), it cancels the absorption L (p_eff - p') < 0 of the linear term where
+    p' > p_eff, since L (p_eff - p) + L (p' - p_eff)^+ = L (p_eff - p)^+ for p' = p (``pressure``: p')."""
+    return filtration * ufl.max_value(pressure - effective_capillary_pressure, 0.0) * q * dx
+
+
+def filtering_filtration(filtration: Expr, effective_capillary_pressure: Expr, pressure: Expr) -> Expr:
+    """L [p' < p_eff]: the filtration coefficient where the capillaries filter at p' (``pressure``), 0 where they
+    would absorb; the derivative of L (p_eff - p)^+ with respect to -p, at p = p'."""
+    return filtration * ufl.conditional(ufl.lt(pressure, effective_capillary_pressure), 1.0, 0.0)
 
 
 def steady_pressure_forms(
@@ -178,6 +195,7 @@ def biot_step_forms(
     fluid_source: Expr,
     outward_flux: Flux = (),
     injections: Sequence[tuple[Expr, ufl.Measure]] = (),
+    capillary_cutoff_pressure: Expr | None = None,
     dx: ufl.Measure,
 ) -> tuple[list[list[ufl.Form]], list[ufl.Form]]:
     """One backward-Euler step of quasi-static Biot in (u, p_hat), p = P p_hat (P: ``pressure_scale``).
@@ -188,6 +206,8 @@ def biot_step_forms(
     with A, F the fluid operator and sources (`pressure_operator`, `pressure_sources`), storage
     S = 1/M (+ vascular storage). Scaling p by P (a modulus) and the mass rows by P dt gives both rows
     the units of the momentum rows, so residual norms compare fairly.
+    With ``capillary_cutoff_pressure`` p' (filtration only), F(q) gains (L (p' - p_eff)^+, q) (`capillary_cutoff_source`):
+    the absorption is cancelled at p' (a previous iterate) and the operator stays that of the linear law.
     """
     scale, dt = pressure_scale, time_step
     operator = pressure_operator(
@@ -198,6 +218,10 @@ def biot_step_forms(
         venous_conductance=venous_conductance, venous_pressure=venous_pressure, drainage=drainage,
         fluid_source=fluid_source, outward_flux=outward_flux, injections=injections, dx=dx,
     )  # fmt: skip
+    if capillary_cutoff_pressure is not None:
+        sources += capillary_cutoff_source(
+            q, filtration=filtration, effective_capillary_pressure=effective_capillary_pressure, pressure=capillary_cutoff_pressure, dx=dx
+        )
     a_uu = ufl.inner(effective_stress(u, elasticity), strain(v)) * dx
     a_up = -scale * biot_coefficient * p_hat * ufl.div(v) * dx
     a_pu = scale * biot_coefficient * ufl.div(u) * q * dx

@@ -104,6 +104,14 @@ def calibrate_venous_conductance(fluid: Fluid) -> float:
     return fluid.capillary_filtration * (p_eff - p0) / (p0 - fluid.venous_pressure)
 
 
+def largest_filtration_rate_per_s(config: Config) -> float:
+    """max L / S over the marrow [1/s], L = L_h f_L^chi, S = 1/M + c_vasc of trabecular bone: the largest at chi = 0 or 1
+    (healthy marrow, or full lesion when there are lesions)."""
+    fluid = config.fluid
+    factor = max(1.0, config.lesion_effects.filtration_factor) if config.lesions else 1.0
+    return fluid.capillary_filtration * factor / (1.0 / config.tissue.trabecular.biot_modulus + fluid.vascular_storage)
+
+
 def trabecular_modulus(trabecular: Trabecular, relative_mineralisation=1.0, bone_volume_fraction=None):
     """The trabecular modulus E [Pa] (E_L along the fabric axis); floats or UFL expressions.
 

@@ -11,7 +11,8 @@ Lesion parameters at chi = 1, per scenario and sample time t (bmes_fem.physics.t
     semi-axes of every lesion x lesion_scale(t)
 
 Two weeks are 2e4 exchange times (model.md 10), so each sample is in equilibrium with its parameters and
-is a steady solve. One `SteadyBiot` serves every state: its tissue's lesion Constants and chi change in
+is a steady solve (with the capillary law of ``fluid.capillary_reabsorption``, bmes_fem.solve.steady). One `SteadyBiot`
+serves every state: its tissue's lesion Constants and chi change in
 place and the problem is solved again; the mesh stays. The first state is the healthy reference (every
 lesion parameter healthy). A parameter set met again (t = 0 of each scenario, a therapy scenario before
 its therapy starts) is not solved again: its state is yielded again with no solves.
