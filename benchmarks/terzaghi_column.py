@@ -131,7 +131,7 @@ def worker(args: argparse.Namespace) -> None:
     shared = dict(
         time_step=time_step, pressure_scale=scale, biot_coefficient=constant(BIOT_COEFFICIENT),
         storage=constant(1.0 / BIOT_MODULUS_PA), mobility=constant(MOBILITY_M2_PER_PA_S), filtration=constant(0.0),
-        venous_conductance=constant(0.0), drainage=[], dx=dx,
+        venous_conductance=constant(0.0), drainage=[], dx=dx, exchange_dx=dx,
     )  # fmt: skip
     a, rhs = biot_step_forms(
         trial_u, trial_p, test_u, test_p, u_prev=u_prev, p_hat_prev=p_hat_prev, elasticity=IsotropicElasticity.from_lame(constant(mu_Pa), constant(lmbda_Pa)),

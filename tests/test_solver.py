@@ -144,7 +144,7 @@ def test_steady_p_multigrid_displacement_and_gamg_pressure_match_direct():
     one = fem.Constant(space.mesh, default_scalar_type(1.0))
     a, rhs = steady_pressure_forms(
         ufl.TrialFunction(space), ufl.TestFunction(space), mobility=one, filtration=one, venous_conductance=one,
-        effective_capillary_pressure=one, venous_pressure=one, drainage=[(one, one, ufl.ds)], dx=ufl.dx,
+        effective_capillary_pressure=one, venous_pressure=one, drainage=[(one, one, ufl.ds)], dx=ufl.dx, exchange_dx=ufl.dx,
     )  # fmt: skip
     p_direct, _ = solve_linear(a, rhs, name="p_direct", preset="direct")
     p_iterative, stats = solve_linear(a, rhs, name="p_iterative", preset="iterative")

@@ -490,6 +490,10 @@ class Solver(Section):
     # linear coefficient (P2 needs 2 for its optimal rates). null: UFL's estimate, 8 for the stiffness with
     # E(chi) = E_h m(chi)^2.74 (BV/TV(chi))^2.58 (45 points per tetrahedron against 5); the v0.1 behaviour.
     quadrature_degree: Annotated[int, Field(ge=2, le=12)] | None = 3
+    # The exchange terms (L + G_v) p q: "vertex" lumps them (quadrature at the vertices; the discrete maximum principle
+    # holds however short the exchange length sqrt(kappa/(L + G_v)) against the elements), "cell": at quadrature_degree
+    # like the other terms (v0.1; P1 then over- and undershoots where chi changes over less than an element).
+    exchange_quadrature: Literal["vertex", "cell"] = "vertex"
 
 
 class Probe(Section):

@@ -47,10 +47,12 @@ def strain_energy_density(u: Expr, elasticity: ElasticLaw) -> Expr:
 
 
 def pressure_operator(
-    p: Expr, q: Expr, *, mobility: Expr, filtration: Expr, venous_conductance: Expr, drainage: Robin, dx: ufl.Measure
+    p: Expr, q: Expr, *, mobility: Expr, filtration: Expr, venous_conductance: Expr, drainage: Robin, dx: ufl.Measure,
+    exchange_dx: ufl.Measure,
 ) -> ufl.Form:
-    """A(p, q) = (kappa grad p, grad q) + ((L + G_v) p, q) + sum <h p, q>."""
-    form = ufl.inner(mobility * ufl.grad(p), ufl.grad(q)) * dx + (filtration + venous_conductance) * p * q * dx
+    """A(p, q) = (kappa grad p, grad q) + ((L + G_v) p, q)_x + sum <h p, q>; (., .)_x integrates the exchange terms
+    with ``exchange_dx`` (at the vertices: a lumped, M-matrix reaction term; bmes_fem.physics.boundary_conditions)."""
+    form = ufl.inner(mobility * ufl.grad(p), ufl.grad(q)) * dx + (filtration + venous_conductance) * p * q * exchange_dx
     for conductance, _, ds in drainage:
         form += conductance * p * q * ds
     return form
@@ -68,10 +70,13 @@ def pressure_sources(
     outward_flux: Flux = (),
     injections: Sequence[tuple[Expr, ufl.Measure]] = (),
     dx: ufl.Measure,
+    exchange_dx: ufl.Measure,
 ) -> ufl.Form:
-    """F(q) = (L p_eff + G_v p_v + g, q) + sum (g_i, q)_i + sum <h p_b, q> - sum <q_n, q>; the injections g_i
+    """F(q) = (L p_eff + G_v p_v, q)_x + (g, q) + sum (g_i, q)_i + sum <h p_b, q> - sum <q_n, q>; the injections g_i
     [1/s] carry their own measure (a fixed quadrature, the one their normalisation uses)."""
-    rhs = (filtration * effective_capillary_pressure + venous_conductance * venous_pressure + fluid_source) * q * dx
+    rhs = (filtration * effective_capillary_pressure + venous_conductance * venous_pressure) * q * exchange_dx
+    if not isinstance(fluid_source, float | int) or fluid_source != 0:
+        rhs += fluid_source * q * dx
     for injection, measure in injections:
         rhs += injection * q * measure
     for conductance, outside_pressure, ds in drainage:
@@ -81,10 +86,12 @@ def pressure_sources(
     return rhs
 
 
-def capillary_cutoff_source(q: Expr, *, filtration: Expr, effective_capillary_pressure: Expr, pressure: Expr, dx: ufl.Measure) -> ufl.Form:
-    """(L (p' - p_eff)^+, q): added to F(q), it cancels the absorption L (p_eff - p') < 0 of the linear term where
+def capillary_cutoff_source(
+    q: Expr, *, filtration: Expr, effective_capillary_pressure: Expr, pressure: Expr, exchange_dx: ufl.Measure
+) -> ufl.Form:
+    """(L (p' - p_eff)^+, q)_x: added to F(q), it cancels the absorption L (p_eff - p') < 0 of the linear term where
     p' > p_eff, since L (p_eff - p) + L (p' - p_eff)^+ = L (p_eff - p)^+ for p' = p (``pressure``: p')."""
-    return filtration * ufl.max_value(pressure - effective_capillary_pressure, 0.0) * q * dx
+    return filtration * ufl.max_value(pressure - effective_capillary_pressure, 0.0) * q * exchange_dx
 
 
 def filtering_filtration(filtration: Expr, effective_capillary_pressure: Expr, pressure: Expr) -> Expr:
@@ -107,15 +114,17 @@ def steady_pressure_forms(
     outward_flux: Flux = (),
     injections: Sequence[tuple[Expr, ufl.Measure]] = (),
     dx: ufl.Measure,
+    exchange_dx: ufl.Measure,
 ) -> tuple[ufl.Form, ufl.Form]:
     """-div(kappa grad p) + (L + G_v) p = L p_eff + G_v p_v + g:  A(p, q) = F(q)."""
     a = pressure_operator(
-        p, q, mobility=mobility, filtration=filtration, venous_conductance=venous_conductance, drainage=drainage, dx=dx
+        p, q, mobility=mobility, filtration=filtration, venous_conductance=venous_conductance, drainage=drainage, dx=dx,
+        exchange_dx=exchange_dx,
     )
     rhs = pressure_sources(
         q, filtration=filtration, effective_capillary_pressure=effective_capillary_pressure,
         venous_conductance=venous_conductance, venous_pressure=venous_pressure, drainage=drainage,
-        fluid_source=fluid_source, outward_flux=outward_flux, injections=injections, dx=dx,
+        fluid_source=fluid_source, outward_flux=outward_flux, injections=injections, dx=dx, exchange_dx=exchange_dx,
     )  # fmt: skip
     return a, rhs
 
@@ -197,6 +206,7 @@ def biot_step_forms(
     injections: Sequence[tuple[Expr, ufl.Measure]] = (),
     capillary_cutoff_pressure: Expr | None = None,
     dx: ufl.Measure,
+    exchange_dx: ufl.Measure,
 ) -> tuple[list[list[ufl.Form]], list[ufl.Form]]:
     """One backward-Euler step of quasi-static Biot in (u, p_hat), p = P p_hat (P: ``pressure_scale``).
 
@@ -211,16 +221,18 @@ def biot_step_forms(
     """
     scale, dt = pressure_scale, time_step
     operator = pressure_operator(
-        p_hat, q, mobility=mobility, filtration=filtration, venous_conductance=venous_conductance, drainage=drainage, dx=dx
+        p_hat, q, mobility=mobility, filtration=filtration, venous_conductance=venous_conductance, drainage=drainage, dx=dx,
+        exchange_dx=exchange_dx,
     )
     sources = pressure_sources(
         q, filtration=filtration, effective_capillary_pressure=effective_capillary_pressure,
         venous_conductance=venous_conductance, venous_pressure=venous_pressure, drainage=drainage,
-        fluid_source=fluid_source, outward_flux=outward_flux, injections=injections, dx=dx,
+        fluid_source=fluid_source, outward_flux=outward_flux, injections=injections, dx=dx, exchange_dx=exchange_dx,
     )  # fmt: skip
     if capillary_cutoff_pressure is not None:
         sources += capillary_cutoff_source(
-            q, filtration=filtration, effective_capillary_pressure=effective_capillary_pressure, pressure=capillary_cutoff_pressure, dx=dx
+            q, filtration=filtration, effective_capillary_pressure=effective_capillary_pressure, pressure=capillary_cutoff_pressure,
+            exchange_dx=exchange_dx,
         )
     a_uu = ufl.inner(effective_stress(u, elasticity), strain(v)) * dx
     a_up = -scale * biot_coefficient * p_hat * ufl.div(v) * dx
@@ -247,12 +259,14 @@ def fixed_stress_pressure_form(
     venous_conductance: Expr,
     drainage: Robin,
     dx: ufl.Measure,
+    exchange_dx: ufl.Measure,
 ) -> ufl.Form:
     """Fixed-stress approximation of the pressure Schur complement (preconditioner only):
 
     P^2 [((S + alpha^2 / K_dr) p_hat, q) + dt A(p_hat, q)].
     """
     operator = pressure_operator(
-        p_hat, q, mobility=mobility, filtration=filtration, venous_conductance=venous_conductance, drainage=drainage, dx=dx
+        p_hat, q, mobility=mobility, filtration=filtration, venous_conductance=venous_conductance, drainage=drainage, dx=dx,
+        exchange_dx=exchange_dx,
     )
     return pressure_scale**2 * ((storage + biot_coefficient**2 / drained_bulk_modulus) * p_hat * q * dx + time_step * operator)

@@ -36,7 +36,7 @@ from bmes_fem.config.case import Config, Fluid, Lesion, LesionEffects, Trabecula
 from bmes_fem.errors import ConfigError, MeshError
 from bmes_fem.inputs.masks import read_mask
 from bmes_fem.mesh.domain import Domain
-from bmes_fem.physics.boundary_conditions import cell_measure
+from bmes_fem.physics.boundary_conditions import cell_measure, exchange_measure
 from bmes_fem.physics.elasticity import (
     ElasticLaw,
     IsotropicElasticity,
@@ -233,6 +233,7 @@ class TissueFields:
     storage: ufl.core.expr.Expr  # S = 1/M + c_vasc (marrow only) [1/Pa]
     healthy_venous_conductance: float  # calibrated G_v,h [1/(Pa s)]
     dx: ufl.Measure  # cell measure of the balance laws' integrals, at solver.quadrature_degree
+    exchange_dx: ufl.Measure  # cell measure of the exchange terms L, G_v (solver.exchange_quadrature)
 
     def set_lesions(self, lesions: Sequence[Lesion]) -> None:
         """Re-interpolate chi for new lesion geometry (size, position, mask)."""
@@ -297,4 +298,5 @@ def build_tissue_fields(domain: Domain, config: Config, pressure_space: fem.Func
         + marrow * fluid.vascular_storage,
         healthy_venous_conductance=g_v_healthy,
         dx=cell_measure(domain, config.solver.quadrature_degree),
+        exchange_dx=exchange_measure(domain, config.solver),
     )

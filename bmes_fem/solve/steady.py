@@ -74,6 +74,7 @@ def _pressure_with_filtration(
         fluid_source=bcs.fluid_source, injections=bcs.injections,
         outward_flux=bcs.outward_flux,
         dx=tissue.dx,
+        exchange_dx=tissue.exchange_dx,
     )
     pressure, stats = solve_linear(
         a, rhs, name="pressure", preset=config.solver.preset, bcs=bcs.pressure_bcs(space), overrides=config.solver.petsc_options
@@ -96,7 +97,7 @@ def filtration_only_pressure(
     confirms the set). SolverError naming the last change after ``ACTIVE_SET_ITERATIONS`` solves.
     """
     p_eff, comm = tissue.effective_capillary_pressure, space.mesh.comm
-    absorbed = capillary_cutoff_source(1.0, filtration=tissue.filtration, effective_capillary_pressure=p_eff, pressure=linear, dx=tissue.dx)
+    absorbed = capillary_cutoff_source(1.0, filtration=tissue.filtration, effective_capillary_pressure=p_eff, pressure=linear, exchange_dx=tissue.exchange_dx)
     if comm.allreduce(fem.assemble_scalar(fem.form(absorbed)), op=MPI.SUM) == 0.0:
         return linear, (stats,)
     pressure, previous, solves = linear, fem.Function(space), [stats]

@@ -94,7 +94,7 @@ class CapillaryCutoff:
         def absorbed(p_hat: fem.Function) -> fem.Form:
             return fem.form(capillary_cutoff_source(
                 1.0, filtration=tissue.filtration, effective_capillary_pressure=tissue.effective_capillary_pressure,
-                pressure=scale * p_hat, dx=dx,
+                pressure=scale * p_hat, exchange_dx=tissue.exchange_dx,
             ))  # fmt: skip
 
         self._absorbed = (absorbed(self.p_hat), absorbed(problem.p_hat))
@@ -159,6 +159,7 @@ class TransientBiot:
         dx = tissue.dx
         fluid = dict(
             mobility=tissue.mobility, filtration=tissue.filtration, venous_conductance=tissue.venous_conductance, drainage=bcs.robin,
+            exchange_dx=tissue.exchange_dx,
         )  # fmt: skip
         u, p = ufl.TrialFunction(self.u_space), ufl.TrialFunction(self.p_space)
         v, q = ufl.TestFunction(self.u_space), ufl.TestFunction(self.p_space)
