@@ -6,7 +6,8 @@ Healthy values hold where chi = 0, the ``lesion_effects`` values where chi = 1:
   ``kappa = kappa_h f_kappa^chi``;
 - pressures, the reflection coefficient, mineralisation and BV/TV blend linearly,
   ``q = q_h + chi (q_l - q_h)``;
-- trabecular modulus ``E = E_tissue m^gamma_m (BV/TV)^n`` (Hernandez et al. 2001), `trabecular_modulus`;
+- trabecular modulus ``E = E_tissue m^gamma_m (BV/TV)^n`` (Hernandez et al. 2001), `trabecular_modulus`; with
+  ``ct_material`` the patient's CT modulus E_T per cell times the lesion's factor m^gamma_m (BV/TV / BV/TV_h)^n;
 - storage ``S = 1/M + c_vasc``: the Biot modulus of each region plus, in marrow, the vascular
   compliance that makes intraosseous pressure fill over about a minute (Beverly et al. 2019).
 
@@ -218,6 +219,11 @@ def build_tissue_fields(domain: Domain, config: Config, pressure_space: fem.Func
     lesion_modulus = trabecular_modulus(
         trab, linear(1.0, lesion.relative_mineralisation), linear(trab.bone_volume_fraction, lesion.bone_volume_fraction)
     )
+    if config.ct_material is not None:  # the patient's healthy modulus from CT, scaled by the lesion (docs/images.md)
+        from bmes_fem.imaging.material import healthy_trabecular_modulus
+
+        healthy = trabecular_modulus(trab)
+        lesion_modulus = lesion_modulus / healthy * healthy_trabecular_modulus(domain, config, healthy)
     regions = {TRABECULAR: trab, CORTICAL: tissue.cortical, SUBCHONDRAL: tissue.subchondral_plate, PHYSEAL_SCAR: tissue.physeal_scar}
     solid_modulus = region_function(domain, {r: s.youngs_modulus for r, s in regions.items() if r != TRABECULAR}, "E_solid")
     permeability = region_function(domain, {r: s.permeability for r, s in regions.items()}, "permeability")
