@@ -48,6 +48,12 @@ def slice_centre(images: SliceImages) -> np.ndarray:
     return np.rint(np.argwhere(weights).mean(axis=0)).astype(int)
 
 
+def _cut_through(volume: np.ndarray, affine: np.ndarray, plane: str, centre: np.ndarray) -> np.ndarray:
+    """The slice of ``plane`` through voxel ``centre``, indexed [horizontal, vertical]."""
+    axes = [_voxel_axis(affine, w) for w in PLANES[plane]]
+    return np.transpose(np.take(volume, centre[axes[0]], axis=axes[0]), [a - (a > axes[0]) for a in axes[1:]])
+
+
 def _panel(ax, images: SliceImages, plane: str, centre: np.ndarray, overlay_max: float):
     import matplotlib.pyplot as plt
 
@@ -56,7 +62,7 @@ def _panel(ax, images: SliceImages, plane: str, centre: np.ndarray, overlay_max:
     axes = [_voxel_axis(affine, w) for w in (across, horizontal, vertical)]
 
     def cut(volume: np.ndarray) -> np.ndarray:
-        return np.transpose(np.take(volume, centre[axes[0]], axis=axes[0]), [a - (a > axes[0]) for a in axes[1:]])
+        return _cut_through(volume, affine, plane, centre)
 
     def world(axis_index: int, world_axis: int, index: np.ndarray) -> np.ndarray:
         at = np.repeat(centre[:, None].astype(float), len(index), axis=1)
@@ -102,11 +108,12 @@ def plot_lesion_slices(images: SliceImages, path: Path, title: str) -> Path:
     for ax, plane in zip(axes, PLANES, strict=True):
         shown = _panel(ax, images, plane, centre, overlay_max)
     figure.colorbar(shown, ax=axes, shrink=0.8, label="excess fluid content zeta - zeta_h (% of bulk volume)")
+    shown_risk = any(_cut_through(images.risk_zone, images.affine, plane, centre).any() for plane in PLANES)
     handles = [
         Line2D([], [], color="cyan", label="input lesion mask"),
-        Line2D([], [], color="lime", linestyle="dashed", label=images.risk_label),
+        Line2D([], [], color="lime", linestyle="dashed", label=images.risk_label + ("" if shown_risk else " (not in these slices)")),
     ]
-    figure.legend(handles=handles, loc="lower center", ncols=2, frameon=False)
+    figure.legend(handles=handles, loc="outside lower center", ncols=2, frameon=False)
     figure.suptitle(f"{title}: predicted excess fluid over the {images.background_name}")
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=130)
