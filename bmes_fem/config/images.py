@@ -68,7 +68,7 @@ class CtMaterial(Section):
     @model_validator(mode="before")
     @classmethod
     def _calibration_given(cls, data: object) -> object:
-        if isinstance(data, dict) and "calibration" not in data:
+        if isinstance(data, dict) and data.get("calibration") is None:
             raise ValueError(
                 f"ct_material: the CT '{data.get('image', '?')}' has no calibration; expected ct_material.calibration: "
                 "{kind: linear, slope_g_per_cm3_per_HU, intercept_g_per_cm3} or {kind: phantom, rods: [{min, max, density_g_per_cm3}, ...]}"

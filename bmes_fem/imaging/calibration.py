@@ -57,6 +57,11 @@ def calibrate(ct: CtMaterial, volume: ImageVolume) -> DensityCalibration:
             )
         mean_hu.append(float(values[inside].mean()))
     density = np.array([rod.density_g_per_cm3 for rod in calibration.rods])
+    if np.ptp(mean_hu) == 0:
+        raise ConfigError(
+            f"ct_material.calibration.rods: every rod box of CT '{volume.path}' has the mean {mean_hu[0]:g} HU; expected rods "
+            "of different densities to differ in HU (is the image a CT in HU, and are the boxes on the rods?)"
+        )
     slope, intercept = np.polyfit(mean_hu, density, 1)
     if not slope > 0:
         raise ConfigError(
