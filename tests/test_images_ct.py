@@ -129,6 +129,9 @@ def test_phantom_rods_fit_the_calibration(tmp_path):
     rods[1] = {**rods[1], "min": ["50 mm", "50 mm", "50 mm"], "max": ["60 mm", "60 mm", "60 mm"]}
     with pytest.raises(ConfigError, match=r"ct_material.calibration.rods.1: the box \[50, 60\] x \[50, 60\] x \[50, 60\] mm holds no voxel centre"):
         parse_config({"lesions": [], "ct_material": {"image": str(path), "calibration": {"kind": "phantom", "rods": rods}}})
+    background = [{**rod, "min": ["0 mm", "0 mm", "0 mm"], "max": ["1 mm", "1 mm", "9 mm"]} for rod in rods]  # 40 HU each
+    with pytest.raises(ConfigError, match=r"ct_material.calibration.rods: every rod box of CT '.*ct.nii.gz' has the mean 40 HU"):
+        parse_config({"lesions": [], "ct_material": {"image": str(path), "calibration": {"kind": "phantom", "rods": background}}})
 
 
 def test_a_ct_without_calibration_is_refused(linear_ct):
