@@ -214,6 +214,11 @@ class _SegmentedBone:
 
 def mesh_segmentation(comm: MPI.Comm, geometry: SegmentationGeometry, sizes: MeshSizes, *, save_path: Path | None = None) -> Domain:
     """The tagged tetrahedral mesh of the bone in the label image (module docstring), distributed (collective)."""
+    if sizes.articular is not None:
+        raise ConfigError(
+            "mesh.articular_size refines under the 'articular' boundary, which geometry.kind = segmentation names only "
+            "after meshing; remove mesh.articular_size (mesh.lesion_size refines around the lesion)"
+        )
     bone: list[_SegmentedBone] = []
 
     def build() -> None:
