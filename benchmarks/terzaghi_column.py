@@ -105,6 +105,7 @@ def worker(args: argparse.Namespace) -> None:
     from mpi4py import MPI
     from petsc4py import PETSc
 
+    from bmes_fem.physics.elasticity import IsotropicElasticity
     from bmes_fem.physics.forms import BIOT_COUPLING_TRANSPOSE, biot_step_forms, fixed_stress_pressure_form
     from bmes_fem.solve.linear import BlockSolver
 
@@ -130,10 +131,10 @@ def worker(args: argparse.Namespace) -> None:
     shared = dict(
         time_step=time_step, pressure_scale=scale, biot_coefficient=constant(BIOT_COEFFICIENT),
         storage=constant(1.0 / BIOT_MODULUS_PA), mobility=constant(MOBILITY_M2_PER_PA_S), filtration=constant(0.0),
-        venous_conductance=constant(0.0), drainage=[], dx=dx,
+        venous_conductance=constant(0.0), drainage=[], dx=dx, exchange_dx=dx,
     )  # fmt: skip
     a, rhs = biot_step_forms(
-        trial_u, trial_p, test_u, test_p, u_prev=u_prev, p_hat_prev=p_hat_prev, mu=constant(mu_Pa), lmbda=constant(lmbda_Pa),
+        trial_u, trial_p, test_u, test_p, u_prev=u_prev, p_hat_prev=p_hat_prev, elasticity=IsotropicElasticity.from_lame(constant(mu_Pa), constant(lmbda_Pa)),
         effective_capillary_pressure=constant(0.0), venous_pressure=constant(0.0),
         tractions=[(ufl.as_vector([0.0, 0.0, -LOAD_PA]), ds_top)], body_force=fem.Constant(mesh, np.zeros(3)),
         fluid_source=constant(0.0), **shared,

@@ -10,6 +10,7 @@ from dolfinx import mesh as dmesh
 from mpi4py import MPI
 
 from bmes_fem.physics import analytic
+from bmes_fem.physics.elasticity import IsotropicElasticity
 from bmes_fem.physics.forms import BIOT_COUPLING_TRANSPOSE, biot_step_forms, fixed_stress_pressure_form
 from bmes_fem.solve.linear import BlockSolver
 
@@ -39,8 +40,9 @@ class Column:
         ds_top = ufl.Measure("ds", domain=mesh, subdomain_data=tags)(1)
         dx = ufl.Measure("dx", domain=mesh)
         coefficients = dict(
-            mu=c(mu_s), lmbda=c(lam), biot_coefficient=c(TERZAGHI["biot_coefficient"]), storage=c(TERZAGHI["storage"]),
+            elasticity=IsotropicElasticity.from_lame(c(mu_s), c(lam)), biot_coefficient=c(TERZAGHI["biot_coefficient"]), storage=c(TERZAGHI["storage"]),
             mobility=c(TERZAGHI["mobility"]), filtration=c(0.0), venous_conductance=c(0.0), drainage=[], dx=dx,
+            exchange_dx=dx,
         )
         u, p, v, q = ufl.TrialFunction(self.V), ufl.TrialFunction(self.Q), ufl.TestFunction(self.V), ufl.TestFunction(self.Q)
         a, rhs = biot_step_forms(
@@ -52,7 +54,7 @@ class Column:
         K_dr = c(lam + 2 * mu_s / 3)
         preconditioner = fixed_stress_pressure_form(
             p, q, time_step=self.dt, pressure_scale=self.scale, drained_bulk_modulus=K_dr,
-            **{k: coefficients[k] for k in ("biot_coefficient", "storage", "mobility", "filtration", "venous_conductance", "drainage", "dx")},
+            **{k: coefficients[k] for k in ("biot_coefficient", "storage", "mobility", "filtration", "venous_conductance", "drainage", "dx", "exchange_dx")},
         )
 
         def fixed(space, component, where):
@@ -179,7 +181,8 @@ class Manufactured:
         a, rhs = biot_step_forms(
             u, p, v, q, u_prev=self.u_prev, p_hat_prev=self.p_hat_prev, time_step=self.dt, pressure_scale=scale,
             effective_capillary_pressure=p_eff, venous_pressure=p_v, drainage=[], tractions=[],
-            body_force=body_force, fluid_source=fluid_source, dx=ufl.Measure("dx", domain=mesh), **k,
+            body_force=body_force, fluid_source=fluid_source, dx=ufl.Measure("dx", domain=mesh), exchange_dx=ufl.Measure("dx", domain=mesh),
+            elasticity=IsotropicElasticity.from_lame(k["mu"], k["lmbda"]), **{key: k[key] for key in k if key not in ("mu", "lmbda")},
         )
         self.u_boundary, self.p_hat_boundary = fem.Function(self.V), fem.Function(self.Q)
         self._u_expr = fem.Expression(self.u_exact, self.V.element.interpolation_points)
@@ -192,7 +195,8 @@ class Manufactured:
         ]
         fixed_stress = fixed_stress_pressure_form(
             p, q, time_step=self.dt, pressure_scale=scale, drained_bulk_modulus=k["lmbda"] + k["mu"], drainage=[],
-            dx=ufl.Measure("dx", domain=mesh), **{key: k[key] for key in ("biot_coefficient", "storage", "mobility", "filtration", "venous_conductance")},
+            dx=ufl.Measure("dx", domain=mesh), exchange_dx=ufl.Measure("dx", domain=mesh),
+            **{key: k[key] for key in ("biot_coefficient", "storage", "mobility", "filtration", "venous_conductance")},
         )
         self.solver = BlockSolver(
             a, rhs, name="mms", preset=preset, bcs=bcs, pressure_preconditioner=fixed_stress, coupling_transpose=BIOT_COUPLING_TRANSPOSE

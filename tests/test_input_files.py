@@ -129,13 +129,13 @@ def test_generated_bad_waveforms_are_one_config_error_naming_file_and_row(case, 
     path = tmp_path_factory.getbasetemp() / "generated_wave.csv"
     path.write_bytes(data)
     message = _one_error(ConfigError, lambda: parse_config(_with_joint_waveform(path), "gait.yaml"), path, *expected)
-    assert message.startswith("gait.yaml: key 'boundary_conditions.1.joint_contact.history': waveform file ")
+    assert message.startswith("gait.yaml: key 'boundary_conditions.1.history': waveform file ")
 
 
 def test_a_negative_table_fraction_on_the_joint_contact_names_the_point():
     history = {"kind": "table", "table": [[0, 0.0], [0.5, 1.0], [1.0, -0.2]]}
     data = {"boundary_conditions": [{"boundary": "cut", "kind": "clamped"}, {"boundary": "articular", "kind": "joint_contact", "history": history}]}
-    with pytest.raises(ConfigError, match=r"joint_contact\.history': table\.2 = \[1 s, -0\.2\]: the joint contact pushes and cannot pull"):
+    with pytest.raises(ConfigError, match=r"boundary_conditions\.1\.history': table\.2 = \[1 s, -0\.2\]: the joint contact pushes and cannot pull"):
         parse_config(data, "gait.yaml")
     history["table"][2][1] = 0.0
     parse_config(data, "gait.yaml")  # the same table without the pull is accepted

@@ -10,13 +10,18 @@ from dolfinx import default_scalar_type, fem
 from dolfinx import mesh as dmesh
 from mpi4py import MPI
 
+from bmes_fem.config.case import Solver
 from bmes_fem.config.geometry import SphereGeometry
 from bmes_fem.config.loader import parse_config
 from bmes_fem.mesh.meshing import MeshSizes
 from bmes_fem.mesh.shapes import mesh_shape
 from bmes_fem.physics import analytic
+from bmes_fem.physics.boundary_conditions import cell_measure, exchange_measure
+from bmes_fem.physics.elasticity import IsotropicElasticity
 from bmes_fem.physics.forms import elasticity_forms, steady_pressure_forms
 from bmes_fem.physics.materials import build_tissue_fields, calibrate_venous_conductance
+from bmes_fem.post.fields import CellFields, strain_statistics, weighted_percentile
+from bmes_fem.post.quantities import STRAIN_PERCENTILES, strain_percentile_key
 from bmes_fem.solve.linear import solve_linear
 from bmes_fem.units import PA_PER_MMHG
 
@@ -24,13 +29,14 @@ SPHERE = dict(radius=1.0, mobility=1.0, reaction=9.0, source_pressure=0.0, condu
 SPHERE_MESH_SIZES = (0.4, 0.2, 0.1, 0.06)
 
 
-def _sphere_error(mesh_size: float) -> tuple[float, float]:
-    """Relative L2 error of the P1 leak/drainage solution in the unit ball, and h = (volume / cells)^(1/3)."""
+def _sphere_error(mesh_size: float, exchange: str) -> tuple[float, float]:
+    """Relative L2 error of the P1 leak/drainage solution in the unit ball, and h = (volume / cells)^(1/3); the
+    exchange terms integrated as ``exchange`` says (solver.exchange_quadrature: vertex, i.e. lumped, or cell)."""
     domain = mesh_shape(MPI.COMM_WORLD, SphereGeometry(radius=SPHERE["radius"]), MeshSizes(mesh_size))
     mesh = domain.mesh
     space = fem.functionspace(mesh, ("Lagrange", 1))
     c = lambda value: fem.Constant(mesh, default_scalar_type(value))  # noqa: E731
-    dx = ufl.Measure("dx", domain=mesh)
+    dx = cell_measure(domain)
     ds = ufl.Measure("ds", domain=mesh, subdomain_data=domain.facet_tags)
     # reaction beta = L + G_v split unevenly, so a swapped or dropped source term changes the answer
     a, rhs = steady_pressure_forms(
@@ -43,6 +49,7 @@ def _sphere_error(mesh_size: float) -> tuple[float, float]:
         venous_pressure=c(-1.0),
         drainage=[(c(SPHERE["conductance"]), c(SPHERE["outside_pressure"]), ds(domain.boundary_id("surface")))],
         dx=dx,
+        exchange_dx=exchange_measure(domain, Solver(exchange_quadrature=exchange)),
     )
     p_h, _ = solve_linear(a, rhs, name="sphere", preset="direct")
     exact_space = fem.functionspace(mesh, ("Lagrange", 3))
@@ -61,11 +68,12 @@ def test_sphere_source_terms_combine_to_the_closed_form_reaction():
 
 
 @pytest.mark.slow
-def test_leak_drainage_sphere_matches_sinh_solution_at_second_order():
-    results = [_sphere_error(size) for size in SPHERE_MESH_SIZES]
+@pytest.mark.parametrize("exchange", ["vertex", "cell"])
+def test_leak_drainage_sphere_matches_sinh_solution_at_second_order(exchange):
+    results = [_sphere_error(size, exchange) for size in SPHERE_MESH_SIZES]
     errors, sizes = np.array([r[0] for r in results]), np.array([r[1] for r in results])
     rate = analytic.observed_rate(sizes, errors)
-    print(f"sphere: h = {sizes}, relative L2 errors = {errors}, observed rate = {rate:.3f}")
+    print(f"sphere ({exchange} exchange): h = {sizes}, relative L2 errors = {errors}, observed rate = {rate:.3f}")
     assert errors[-1] < 5e-3
     assert abs(rate - 2.0) < 0.3
 
@@ -80,7 +88,8 @@ def test_free_expansion_gives_alpha_p_over_bulk_modulus():
     mu, lmbda = E / (2 * (1 + nu)), E * nu / ((1 + nu) * (1 - 2 * nu))
     c = lambda value: fem.Constant(mesh, default_scalar_type(value))  # noqa: E731
     a, rhs = elasticity_forms(
-        ufl.TrialFunction(space), ufl.TestFunction(space), mu=c(mu), lmbda=c(lmbda), biot_coefficient=c(alpha),
+        ufl.TrialFunction(space), ufl.TestFunction(space), elasticity=IsotropicElasticity.from_lame(c(mu), c(lmbda)),
+        biot_coefficient=c(alpha),
         pressure=c(p), tractions=[], dx=ufl.Measure("dx", domain=mesh),
     )
     length = mesh.comm.allreduce(mesh.geometry.x[:, 0].max(), op=MPI.MAX)
@@ -136,7 +145,7 @@ def test_no_flux_pressure_is_the_uniform_starling_balance(lesion_everywhere, exp
     a, rhs = steady_pressure_forms(
         ufl.TrialFunction(space), ufl.TestFunction(space), mobility=tissue.mobility, filtration=tissue.filtration,
         venous_conductance=tissue.venous_conductance, effective_capillary_pressure=tissue.effective_capillary_pressure,
-        venous_pressure=tissue.venous_pressure, drainage=[], dx=ufl.Measure("dx", domain=domain.mesh),
+        venous_pressure=tissue.venous_pressure, drainage=[], dx=tissue.dx, exchange_dx=tissue.exchange_dx,
     )
     p, _ = solve_linear(a, rhs, name="uniform", preset="direct")
     assert np.abs(p.x.array / PA_PER_MMHG - expected_mmHg).max() < 1e-6 * expected_mmHg
@@ -145,3 +154,76 @@ def test_no_flux_pressure_is_the_uniform_starling_balance(lesion_everywhere, exp
 def test_calibrated_venous_conductance_matches_parameter_notes():
     """parameters.md 3.4: L = 1e-8, p_eff = 30.55 mmHg, p0 = 25, p_v = 15 mmHg give G_v = 5.55e-9 1/(Pa s)."""
     assert calibrate_venous_conductance(parse_config({}).fluid) == pytest.approx(5.55e-9, rel=1e-3)
+
+
+def _share_of_this_rank(n: int, split: str) -> np.ndarray:
+    """Indices of ``n`` items this rank holds: every size-th (``interleaved``), or all on rank 0 (``one_rank``)."""
+    comm = MPI.COMM_WORLD
+    if split == "interleaved":
+        return np.arange(comm.rank, n, comm.size)
+    return np.arange(n) if comm.rank == 0 else np.arange(0)
+
+
+@pytest.mark.mpi
+@pytest.mark.parametrize("split", ["interleaved", "one_rank"])
+@pytest.mark.parametrize("ties", [False, True], ids=["distinct", "tied"])
+def test_weighted_percentile_is_numpys_inverted_cdf_on_any_partition(split, ties):
+    """Unequal weights (a lognormal volume per value), values spread over the ranks: every rank gets the
+    percentile numpy computes from all values at once, so the parallel result is the serial one."""
+    rng = np.random.default_rng(3)
+    values = rng.normal(-800.0, 400.0, 501)
+    values = np.round(values, -2) if ties else values
+    weights = rng.lognormal(0.0, 1.0, values.size)
+    mine = _share_of_this_rank(values.size, split)
+    for percent in (0.0, 5.0, 33.3, 50.0, 95.0, 100.0):
+        expected = np.percentile(values, percent, weights=weights, method="inverted_cdf")
+        assert weighted_percentile(MPI.COMM_WORLD, values[mine], weights[mine], percent) == expected, percent
+    assert weighted_percentile(MPI.COMM_WORLD, values[:0], weights[:0], 50.0) is None
+
+
+@pytest.mark.mpi
+def test_strain_statistics_cover_trabecular_cells_only_weighted_by_volume():
+    rng = np.random.default_rng(5)
+    n = 400
+    eps1 = rng.uniform(0.0, 4e-3, n)
+    eps3 = -rng.uniform(0.0, 6e-3, n)
+    principal = np.column_stack([eps1, 0.5 * (eps1 + eps3), eps3])
+    volume_m3 = rng.uniform(0.5e-9, 3e-9, n)
+    trabecular = rng.uniform(size=n) < 0.7
+    principal[~trabecular] *= 100.0  # cortical cells far outside the trabecular range must not count
+    mine = _share_of_this_rank(n, "interleaved")
+    cells = CellFields(principal[mine], np.zeros(mine.size), volume_m3[mine], np.zeros(mine.size, np.int32), trabecular[mine])
+    summary = strain_statistics(MPI.COMM_WORLD, cells, microdamage_strain=3e-3)
+    effective = np.maximum(np.abs(eps1), np.abs(eps3))[trabecular]
+    strains = {"eps1": eps1[trabecular], "eps3": eps3[trabecular], "effective_strain": effective}
+    for name, percents in STRAIN_PERCENTILES.items():
+        for percent in percents:
+            expected = np.percentile(strains[name], percent, weights=volume_m3[trabecular], method="inverted_cdf") * 1e6
+            assert summary[strain_percentile_key(name, percent)] == pytest.approx(expected, rel=1e-14), (name, percent)
+    assert summary["effective_strain_trabecular_max_microstrain"] == pytest.approx(effective.max() * 1e6, rel=1e-14)
+    above = volume_m3[trabecular][effective > 3e-3].sum() * 1e9
+    assert 0.0 < above < volume_m3[trabecular].sum() * 1e9
+    assert summary["microdamage_volume_mm3"] == pytest.approx(above, rel=1e-12)
+
+
+@pytest.mark.parametrize("exchange", ["vertex", "cell"])
+def test_lumped_exchange_keeps_the_pressure_between_its_sources_where_the_exchange_length_is_below_the_element(exchange):
+    """-div(kappa grad p) + c p = c p_s with p_s = 1 for x < L/2, 0 beyond, and kappa/c giving an exchange length of
+    L/400 on elements of L/6: lumped (vertex) exchange keeps every nodal p in [0, 1] (an M-matrix); the consistent
+    (cell) mass undershoots next to the step, which is why vertex is the default."""
+    domain = box_domain(6, 1.0)
+    space = fem.functionspace(domain.mesh, ("Lagrange", 1))
+    source = fem.Function(fem.functionspace(domain.mesh, ("DG", 0)))
+    source.interpolate(lambda x: (x[0] < 0.5).astype(float))
+    c = lambda value: fem.Constant(domain.mesh, default_scalar_type(value))  # noqa: E731
+    a, rhs = steady_pressure_forms(
+        ufl.TrialFunction(space), ufl.TestFunction(space), mobility=c(1.0 / 400**2), filtration=c(1.0),
+        venous_conductance=c(0.0), effective_capillary_pressure=source, venous_pressure=c(0.0), drainage=[],
+        dx=cell_measure(domain), exchange_dx=exchange_measure(domain, Solver(exchange_quadrature=exchange)),
+    )  # fmt: skip
+    p, _ = solve_linear(a, rhs, name="step", preset="direct")
+    lowest, highest = domain.mesh.comm.allreduce(p.x.array.min(), op=MPI.MIN), domain.mesh.comm.allreduce(p.x.array.max(), op=MPI.MAX)
+    if exchange == "vertex":
+        assert lowest >= -1e-12 and highest <= 1.0 + 1e-12
+    else:
+        assert lowest < -0.01 or highest > 1.01

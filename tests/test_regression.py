@@ -4,7 +4,8 @@ tests/data/reference_v0.1.json holds what 0.1.0 (commit f1e267c) wrote for the d
 on the committed 5 mm meshes with the direct solver, and 5 gait steps of the head. The defaults of
 today (cut clamped, joint contact on the articular surface, Robin drainage through the periosteum)
 must give the same numbers when integrated as 0.1 did (UFL's estimated quadrature degree,
-solver.quadrature_degree: null); the default degree must stay far inside the discretisation error.
+solver.quadrature_degree: null, and the exchange terms at that degree, solver.exchange_quadrature: cell); the
+default degree must stay far inside the discretisation error.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ PROBES = [
 
 def _case(bone: str, results, probes=(), estimated_quadrature: bool = True, **sections):
     data = yaml.safe_load((CONFIGS / f"femoral_{bone}_bmes.yaml").read_text())
-    solver = {"preset": "direct", **({"quadrature_degree": None} if estimated_quadrature else {})}
+    solver = {"preset": "direct", "exchange_quadrature": "cell", **({"quadrature_degree": None} if estimated_quadrature else {})}
     data.update(
         geometry={"kind": "gmsh_file", "path": str(CONFIGS.parent / "meshes" / f"femoral_{bone}_5mm.msh"), "unit": "mm"},
         solver=solver, output={"results_dir": str(results), "figures": False, "probes": list(probes)}, **sections,

@@ -15,6 +15,7 @@ from mpi4py import MPI
 from test_biot import Column, Manufactured
 
 from bmes_fem.errors import SolverError
+from bmes_fem.physics.elasticity import IsotropicElasticity
 from bmes_fem.physics.forms import effective_stress, elasticity_forms, steady_pressure_forms, strain
 from bmes_fem.solve import auto
 from bmes_fem.solve.linear import solve_linear
@@ -81,7 +82,7 @@ def test_very_long_step_solves_both_equations():
 def _elasticity_matrix(space: fem.FunctionSpace):
     u, v = ufl.TrialFunction(space), ufl.TestFunction(space)
     one = fem.Constant(space.mesh, default_scalar_type(1.0))
-    A = fem_petsc.assemble_matrix(fem.form(ufl.inner(effective_stress(u, one, one), strain(v)) * ufl.dx))
+    A = fem_petsc.assemble_matrix(fem.form(ufl.inner(effective_stress(u, IsotropicElasticity.from_lame(one, one)), strain(v)) * ufl.dx))
     A.assemble()
     return A
 
@@ -125,7 +126,8 @@ def _box_elasticity(comm: MPI.Comm, cells: int):
     bcs = [fem.dirichletbc(np.zeros(3, dtype=default_scalar_type), fem.locate_dofs_topological(space, 2, base), space)]
     zero = fem.Constant(mesh, default_scalar_type(0.0))
     a, rhs = elasticity_forms(
-        ufl.TrialFunction(space), ufl.TestFunction(space), mu=stiffness, lmbda=1.5 * stiffness, biot_coefficient=zero,
+        ufl.TrialFunction(space), ufl.TestFunction(space), elasticity=IsotropicElasticity.from_lame(stiffness, 1.5 * stiffness),
+        biot_coefficient=zero,
         pressure=zero, tractions=[(ufl.as_vector([0.1, 0.0, -1.0]), ufl.ds)], dx=ufl.dx,
     )  # fmt: skip
     return a, rhs, bcs
@@ -142,7 +144,7 @@ def test_steady_p_multigrid_displacement_and_gamg_pressure_match_direct():
     one = fem.Constant(space.mesh, default_scalar_type(1.0))
     a, rhs = steady_pressure_forms(
         ufl.TrialFunction(space), ufl.TestFunction(space), mobility=one, filtration=one, venous_conductance=one,
-        effective_capillary_pressure=one, venous_pressure=one, drainage=[(one, one, ufl.ds)], dx=ufl.dx,
+        effective_capillary_pressure=one, venous_pressure=one, drainage=[(one, one, ufl.ds)], dx=ufl.dx, exchange_dx=ufl.dx,
     )  # fmt: skip
     p_direct, _ = solve_linear(a, rhs, name="p_direct", preset="direct")
     p_iterative, stats = solve_linear(a, rhs, name="p_iterative", preset="iterative")

@@ -16,8 +16,12 @@ import yaml
 from pydantic import (
     Field,
     PlainSerializer,
+    SerializerFunctionWrapHandler,
+    TypeAdapter,
+    ValidationError,
     ValidationInfo,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
@@ -40,6 +44,7 @@ from bmes_fem.config.schema import (
     Mass,
     Point3,
     Positive,
+    PositiveDensity,
     PositiveLength,
     PositivePressure,
     Pressure,
@@ -57,17 +62,111 @@ from bmes_fem.inputs.masks import read_mask
 from bmes_fem.units import PA_PER_MMHG, force_to_newton, format_si
 
 
-class Lesion(Section):
-    """A lesion: an ellipsoid, chi = (1 - tanh((r_e - 1) a_min / w)) / 2 (r_e the ellipsoidal radius),
-    or a voxel mask (NIfTI, world coordinates in mm) blurred over ``smoothing_width``.
+class EllipsoidShape(Section):
+    """Ellipsoid |diag(1/a) Q^T (x - c)| <= 1: centre c, semi-axes a, Q the intrinsic z-y'-x'' rotation by ``rotation``."""
 
-    A mask holds each voxel's share in [0, 1], or is an integer label image whose voxels equal to
-    ``label`` are the lesion (bmes_fem.inputs.masks). For a mask, ``centre`` and ``semi_axes`` still
-    place the finer mesh and the figures' cut.
+    kind: Literal["ellipsoid"]
+    centre: Point3
+    semi_axes: tuple[PositiveLength, PositiveLength, PositiveLength]
+    rotation: tuple[Angle, Angle, Angle] = (0.0, 0.0, 0.0)
+
+    def reference_point(self) -> Point3:
+        """The centre."""
+        return self.centre
+
+    def bounding_ball(self) -> tuple[Point3, float]:
+        """(centre, radius) [m] of a ball holding the shape: the centre and the largest semi-axis."""
+        return self.centre, max(self.semi_axes)
+
+    def scaled_about(self, origin: Point3, factor: float) -> EllipsoidShape:
+        """The image under x -> o + f (x - o): centre moved, semi-axes times f, rotation kept."""
+        return self.model_copy(update={"centre": _scaled_point(self.centre, origin, factor),
+                                       "semi_axes": tuple(a * factor for a in self.semi_axes)})
+
+
+class HalfSpaceShape(Section):
+    """Half-space (x - p) . n <= 0: the side of the plane through ``point`` p that its outward ``normal`` n points
+    away from (only the direction of n counts). On a bone it is "the bone on one side of a plane"."""
+
+    kind: Literal["half_space"]
+    point: Point3
+    normal: Vector3
+
+    @field_validator("normal")
+    @classmethod
+    def _non_zero_normal(cls, value: Vector3) -> Vector3:
+        if not any(value):
+            raise ValueError(f"{list(value)} is not a direction; expected a non-zero vector (the plane's outward normal)")
+        return value
+
+    def reference_point(self) -> Point3:
+        """The point on the plane."""
+        return self.point
+
+    def bounding_ball(self) -> None:
+        """None: a half-space is unbounded."""
+        return None
+
+    def scaled_about(self, origin: Point3, factor: float) -> HalfSpaceShape:
+        """The image under x -> o + f (x - o): the plane's point moved, its normal kept."""
+        return self.model_copy(update={"point": _scaled_point(self.point, origin, factor)})
+
+
+class CapsuleShape(Section):
+    """Capsule: the points within ``radius`` r of the segment [``start``, ``end``] (a ball when start = end)."""
+
+    kind: Literal["capsule"]
+    start: Point3
+    end: Point3
+    radius: PositiveLength
+
+    def reference_point(self) -> Point3:
+        """The midpoint of the segment."""
+        return tuple((p + q) / 2 for p, q in zip(self.start, self.end, strict=True))
+
+    def bounding_ball(self) -> tuple[Point3, float]:
+        """(midpoint, |end - start| / 2 + r) [m]: a ball holding the capsule."""
+        return self.reference_point(), math.dist(self.start, self.end) / 2 + self.radius
+
+    def scaled_about(self, origin: Point3, factor: float) -> CapsuleShape:
+        """The image under x -> o + f (x - o): both ends moved, radius times f."""
+        return self.model_copy(update={"start": _scaled_point(self.start, origin, factor),
+                                       "end": _scaled_point(self.end, origin, factor), "radius": self.radius * factor})
+
+
+def _scaled_point(point: Point3, origin: Point3, factor: float) -> Point3:
+    """o + f (x - o)."""
+    return tuple(o + factor * (x - o) for x, o in zip(point, origin, strict=True))
+
+
+#: a shape with a smooth indicator (bmes_fem.physics.indicators): a region lesion's parts and spared parts
+Shape = Annotated[EllipsoidShape | HalfSpaceShape | CapsuleShape, Field(discriminator="kind")]
+_SHAPE_ADAPTER = TypeAdapter(Shape)
+_ELLIPSOID_OR_MASK_KEYS = ("name", "kind", "centre", "semi_axes", "rotation", "falloff_width", "mask", "label", "smoothing_width")
+#: the keys each lesion kind takes (a key of another kind is an error, and left out of the resolved config)
+LESION_KEYS = {
+    "ellipsoid": _ELLIPSOID_OR_MASK_KEYS, "mask": _ELLIPSOID_OR_MASK_KEYS,
+    "region": ("name", "kind", "centre", "falloff_width", "parts", "spared"),
+}
+
+
+class Lesion(Section):
+    """A lesion, by ``kind``:
+
+    - ``ellipsoid``: chi = (1 - tanh((r_e - 1) a_min / w)) / 2 (r_e the ellipsoidal radius, a_min the smallest
+      semi-axis, w ``falloff_width``);
+    - ``mask``: a voxel mask (NIfTI, world coordinates in mm) blurred over ``smoothing_width``. It holds each
+      voxel's share in [0, 1], or is an integer label image whose voxels equal to ``label`` are the lesion
+      (bmes_fem.inputs.masks); ``centre`` and ``semi_axes`` still place the finer mesh and the figures' cut;
+    - ``region``: chi = U (1 - V), U the largest indicator of the ``parts``, V that of the ``spared`` parts, each
+      a shape (ellipsoid, half_space, capsule) with a smooth indicator of width w (bmes_fem.physics.indicators):
+      the oedema of a clinical pattern, e.g. the femoral head and neck minus the medial head. ``centre`` (where
+      the figures cut and about which a course's lesion_scale scales) defaults to the first part's reference
+      point (an ellipsoid's centre, a capsule's midpoint, a half-space's point).
     """
 
     name: str = "lesion"
-    kind: Literal["ellipsoid", "mask"] = "ellipsoid"
+    kind: Literal["ellipsoid", "mask", "region"] = "ellipsoid"
     centre: Point3 = (0.004, 0.004, 0.010)
     semi_axes: tuple[PositiveLength, PositiveLength, PositiveLength] = (0.010, 0.008, 0.008)
     rotation: tuple[Angle, Angle, Angle] = (0.0, 0.0, 0.0)
@@ -75,9 +174,34 @@ class Lesion(Section):
     mask: InputPath | None = None
     label: int | None = None
     smoothing_width: Annotated[Length, Field(ge=0.0)] = 0.001
+    parts: tuple[Shape, ...] = ()
+    spared: tuple[Shape, ...] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _region_centre(cls, data: object) -> object:
+        """A region lesion without ``centre`` gets its first part's reference point (a first part that does not
+        validate is left for its own error)."""
+        if not (isinstance(data, dict) and data.get("kind") == "region" and "centre" not in data and data.get("parts")):
+            return data
+        try:
+            first = _SHAPE_ADAPTER.validate_python(data["parts"][0])
+        except (ValidationError, KeyError, TypeError):
+            return data
+        return {**data, "centre": first.reference_point()}
 
     @model_validator(mode="after")
-    def _usable_mask(self, info: ValidationInfo) -> Lesion:
+    def _keys_of_the_kind(self, info: ValidationInfo) -> Lesion:
+        wrong = [key for key in type(self).model_fields if key in self.model_fields_set and key not in LESION_KEYS[self.kind]]
+        if wrong and self.kind == "region":
+            raise ValueError(f"lesion '{self.name}': {wrong[0]} is set, but kind = 'region', whose keys are "
+                             f"{', '.join(LESION_KEYS['region'])}")
+        if wrong:
+            raise ValueError(f"lesion '{self.name}': {wrong[0]} is set, but kind = '{self.kind}'; parts and spared belong "
+                             "to kind: region")
+        if self.kind == "region" and not self.parts:
+            raise ValueError(f"lesion '{self.name}': kind = 'region' needs parts (at least one shape: ellipsoid, "
+                             "half_space or capsule); spared parts are taken away from the parts")
         if self.kind != "mask":
             if self.label is not None:
                 raise ValueError(f"lesion '{self.name}': label = {self.label} is set, but kind = '{self.kind}'; a label picks a mask's voxels")
@@ -87,6 +211,11 @@ class Lesion(Section):
         if reads_inputs(info):
             check_input(lambda: read_mask(self.mask, self.label))
         return self
+
+    @model_serializer(mode="wrap")
+    def _keys_of_its_kind(self, handler: SerializerFunctionWrapHandler) -> dict:
+        """The resolved lesion holds the keys of its kind only, so it validates back to an equal Lesion."""
+        return {key: value for key, value in handler(self).items() if key in LESION_KEYS[self.kind]}
 
 
 class LesionEffects(Section):
@@ -104,7 +233,8 @@ class LesionEffects(Section):
 
 
 class Fluid(Section):
-    """Healthy Starling exchange and venous drainage in trabecular marrow (parameters.md 0, 3.4)."""
+    """Healthy Starling exchange and venous drainage in trabecular marrow (parameters.md 0, 3.4), and whether the
+    capillaries take fluid back where the pore pressure exceeds the Starling equilibrium (``capillary_reabsorption``)."""
 
     target_pressure: PositivePressure = mmHg(25.0)
     capillary_pressure: PositivePressure = mmHg(45.0)
@@ -114,6 +244,9 @@ class Fluid(Section):
     capillary_filtration: Annotated[RatePerPressure, Field(ge=0.0)] = 1.0e-8  # 0: no marrow exchange
     venous_pressure: Pressure = mmHg(15.0)
     vascular_storage: Annotated[Compliance, Field(ge=0.0)] = 1.0e-6
+    # true: q_cap = L (p_eff - p), absorbing where p > p_eff; false: q_cap = L (p_eff - p)^+, filtration only
+    # (revised Starling principle, Levick & Michel 2010; docs/model.md 4.6)
+    capillary_reabsorption: bool = True
 
     def effective_capillary_pressure(self) -> float:
         """p_eff = p_c - sigma_r (pi_c - pi_i) [Pa]: the Starling equilibrium pressure."""
@@ -143,11 +276,83 @@ class _RegionBase(Section):
     biot_modulus: PositivePressure  # M, 1/M = phi/K_f + (alpha - phi)/K_s
 
 
-class Trabecular(_RegionBase):
-    """Trabecular bone: E = E_tissue m^gamma_m (BV/TV)^n (Hernandez 2001); marrow exchange inside.
+class DensityPowerLaw(Section):
+    """E = a m^gamma_m (rho_app / rho_ref)^b with rho_app = rho_tissue BV/TV, the apparent wet density.
 
+    Defaults: femoral-neck trabecular bone, E = 6850 MPa rho_app^1.49 with rho_app in g/cm^3 (Morgan, Bayraktar &
+    Keaveny 2003, J Biomech 36:897), tissue density 2.0 g/cm^3: 3.2 GPa at BV/TV 0.30 along the loaded axis.
+    """
+
+    coefficient: PositivePressure = 6850.0e6  # a: E at rho_app = rho_ref
+    exponent: Positive = 1.49  # b
+    tissue_density: PositiveDensity = 2000.0  # rho_tissue
+    reference_density: PositiveDensity = 1000.0  # rho_ref, the density unit of the regression
+
+
+class TransverseIsotropy(Section):
+    """Trabecular fabric: transversely isotropic about ``axis`` (bmes_fem.physics.elasticity), E_L from the modulus
+    law, E_T = E_L / ``anisotropy_ratio``, G_LT = ``shear_modulus_ratio`` E_L.
+
+    ``axis``: a vector, or ``joint_force``, the direction of ``load.direction`` (into the bone).
+    ``poisson_ratio_LT``/``poisson_ratio_TT`` null: the region's ``poisson_ratio``. ``shear_modulus_ratio`` null:
+    Huber's approximation G_LT = sqrt(E_L E_T) / (2 (1 + sqrt(nu_LT nu_TL))) (Huber 1923).
+    """
+
+    axis: Vector3 | Literal["joint_force"]
+    anisotropy_ratio: Annotated[float, Field(ge=1.0)]  # E_L / E_T: the axis is the stiff direction
+    poisson_ratio_LT: Annotated[float, Field(ge=0.0)] | None = None
+    poisson_ratio_TT: Annotated[float, Field(ge=0.0)] | None = None
+    shear_modulus_ratio: Positive | None = None  # G_LT / E_L
+
+    @field_validator("axis", mode="before")
+    @classmethod
+    def _vector_or_joint_force(cls, value: object) -> object:
+        if value != "joint_force" and not (isinstance(value, (list, tuple)) and len(value) == 3):
+            raise ValueError(f"tissue.trabecular.fabric.axis = {value!r}; expected a vector [x, y, z] or joint_force")
+        return value
+
+    @field_validator("axis")
+    @classmethod
+    def _unit_axis(cls, value: Vector3 | str) -> Vector3 | str:
+        if isinstance(value, str):
+            return value
+        norm = math.sqrt(sum(c * c for c in value))
+        if norm == 0.0:
+            raise ValueError("tissue.trabecular.fabric.axis = [0, 0, 0]; expected a non-zero vector or joint_force")
+        return tuple(c / norm for c in value)
+
+
+class _Band(Section):
+    """A part of the trabecular bone with its own BV/TV, blended in by w = (1 - tanh(d / w_f)) / 2, d the distance
+    outside its surface (negative inside; for an ellipsoid (r_e - 1) a_min, as for a lesion): w = 0.5 on the
+    surface, 0.88 at ``falloff_width`` inside, 0.12 at ``falloff_width`` outside."""
+
+    name: str = "band"
+    bone_volume_fraction: Annotated[float, Field(gt=0.0, lt=1.0)]
+    falloff_width: PositiveLength = 0.002
+
+
+class EllipsoidBand(_Band, EllipsoidShape):
+    """An ellipsoid band (the shape of bmes_fem.physics.indicators, as a lesion part)."""
+
+
+class CapsuleBand(_Band, CapsuleShape):
+    """The points within ``radius`` of the segment [``start``, ``end``]: a trabecular group (e.g. the principal
+    compressive group, from the superior dome to the medial neck cortex)."""
+
+
+Band = Annotated[EllipsoidBand | CapsuleBand, Field(discriminator="kind")]
+
+
+class Trabecular(_RegionBase):
+    """Trabecular bone: the modulus law, fabric and regional BV/TV; marrow exchange inside.
+
+    ``modulus_law``: ``hernandez``, E = E_tissue m^gamma_m (BV/TV)^n (Hernandez 2001), or ``density_power``,
+    E = a m^gamma_m (rho_tissue BV/TV / rho_ref)^b (``density_power``). With a ``fabric`` E is E_L, along its axis.
     ``youngs_modulus`` (optional) replaces the healthy E of that law by a measured or benchmark value;
-    the lesion still scales it by m^gamma_m (BV/TV_lesion / BV/TV)^n.
+    the lesion still scales it by m^gamma_m (BV/TV_lesion / BV/TV)^n (n = b for the density law).
+    BV/TV is ``bone_volume_fraction`` blended towards each of ``bone_volume_fraction_bands`` in turn
+    (BV/TV <- BV/TV + w_i (BV/TV_i - BV/TV): a later band wins where two overlap).
     """
 
     tissue_modulus: PositivePressure = 18.0e9
@@ -155,9 +360,46 @@ class Trabecular(_RegionBase):
     bone_volume_fraction: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.30
     volume_fraction_exponent: Positive = 2.58
     mineralisation_exponent: Positive = 2.74
+    modulus_law: Literal["hernandez", "density_power"] = "hernandez"
+    density_power: DensityPowerLaw = DensityPowerLaw()
+    fabric: TransverseIsotropy | None = None
+    bone_volume_fraction_bands: tuple[Band, ...] = ()
     biot_coefficient: Fraction = 0.95
     permeability: Annotated[Area, Field(gt=0.0)] = 1.0e-15
     biot_modulus: PositivePressure = 3.1e9
+
+    def modulus_exponent(self) -> float:
+        """The exponent of BV/TV in the modulus law: n (hernandez) or b (density_power)."""
+        return self.density_power.exponent if self.modulus_law == "density_power" else self.volume_fraction_exponent
+
+    def fabric_poisson_ratios(self) -> tuple[float, float]:
+        """(nu_LT, nu_TT) of the fabric, the region's ``poisson_ratio`` where not given."""
+        fabric = self.fabric
+        return tuple(self.poisson_ratio if nu is None else nu for nu in (fabric.poisson_ratio_LT, fabric.poisson_ratio_TT))
+
+    @model_validator(mode="after")
+    def _fabric_positive_definite(self) -> Trabecular:
+        """|nu_TT| < 1 and nu_LT^2 < (1 - nu_TT) E_L / (2 E_T) (Lempriere 1968): otherwise C is not positive definite."""
+        if self.fabric is None:
+            return self
+        nu_LT, nu_TT = self.fabric_poisson_ratios()
+        ratio = self.fabric.anisotropy_ratio
+        if min(nu_LT, nu_TT) < 0.0:
+            raise ValueError(
+                f"tissue.trabecular.poisson_ratio = {self.poisson_ratio:g} is the fabric's poisson_ratio_LT/TT where they are "
+                "not given; expected >= 0 (Huber's shear modulus and trabecular bone)"
+            )
+        if not nu_TT < 1.0:
+            raise ValueError(
+                f"tissue.trabecular.fabric.poisson_ratio_TT = {nu_TT:g} makes the stiffness indefinite (expected < 1)"
+            )
+        if not nu_LT**2 < (1.0 - nu_TT) * ratio / 2.0:
+            raise ValueError(
+                f"tissue.trabecular.fabric: poisson_ratio_LT = {nu_LT:g} with poisson_ratio_TT = {nu_TT:g} and "
+                f"anisotropy_ratio = {ratio:g} makes the stiffness indefinite (expected poisson_ratio_LT^2 < "
+                f"(1 - poisson_ratio_TT) anisotropy_ratio / 2 = {(1.0 - nu_TT) * ratio / 2.0:g})"
+            )
+        return self
 
 
 class SolidRegion(_RegionBase):
@@ -227,10 +469,13 @@ class JointLoad(Section):
 
 
 class Risk(Section):
-    """R = max(eps_1 / eps_yt, -eps_3 / eps_yc) in trabecular bone (femoral neck, Morgan & Keaveny 2001)."""
+    """R = max(eps_1 / eps_yt, -eps_3 / eps_yc) in trabecular bone (femoral neck, Morgan & Keaveny 2001);
+    ``microdamage_strain``: the effective strain max(|eps_1|, |eps_3|) above which trabecular volume is reported
+    (Frost 2003, the mechanostat's microdamage threshold of about 3000 microstrain)."""
 
     tensile_yield_strain: Positive = 0.0061
     compressive_yield_strain: Positive = 0.0085
+    microdamage_strain: Positive = 0.003
     critical_indices: tuple[Positive, ...] = (1.0, 0.5)
     pressure_thresholds: tuple[Pressure, ...] = (mmHg(30.0), mmHg(40.0))
 
@@ -246,6 +491,10 @@ class Solver(Section):
     # linear coefficient (P2 needs 2 for its optimal rates). null: UFL's estimate, 8 for the stiffness with
     # E(chi) = E_h m(chi)^2.74 (BV/TV(chi))^2.58 (45 points per tetrahedron against 5); the v0.1 behaviour.
     quadrature_degree: Annotated[int, Field(ge=2, le=12)] | None = 3
+    # The exchange terms (L + G_v) p q: "vertex" lumps them (quadrature at the vertices; the discrete maximum principle
+    # holds however short the exchange length sqrt(kappa/(L + G_v)) against the elements), "cell": at quadrature_degree
+    # like the other terms (v0.1; P1 then over- and undershoots where chi changes over less than an element).
+    exchange_quadrature: Literal["vertex", "cell"] = "vertex"
 
 
 class Probe(Section):

@@ -44,12 +44,14 @@ Velocity = _quantity("velocity")
 ForceDensity = _quantity("force_density")
 Rate = _quantity("rate")
 VolumeRate = _quantity("volume_rate")
+Density = _quantity("density")
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 Positive = Annotated[float, Field(gt=0.0)]
 
 PositiveLength = Annotated[Length, Field(gt=0.0)]
 PositivePressure = Annotated[Pressure, Field(gt=0.0)]
 PositiveTime = Annotated[Time, Field(gt=0.0)]
+PositiveDensity = Annotated[Density, Field(gt=0.0)]
 Vector3 = tuple[float, float, float]
 Point3 = tuple[Length, Length, Length]
 

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+from pathlib import Path
+
 import numpy as np
 from mpi4py import MPI
 
 from bmes_fem.config import geometry as cg
-from bmes_fem.config.case import Config
+from bmes_fem.config.case import Config, Lesion
 from bmes_fem.errors import ConfigError
+from bmes_fem.mesh.cache import cached_mesh_path, publish
 from bmes_fem.mesh.domain import Domain, read_gmsh_file
 from bmes_fem.mesh.importers import check_extent, read_meshio_file, read_stl_surface
 from bmes_fem.mesh.meshing import MeshSizes, RefinementZone, RegionSize, SurfaceRefinement
-from bmes_fem.mesh.shapes import mesh_shape, structured_box
+from bmes_fem.mesh.shapes import MM_PER_M, mesh_shape, structured_box
 
 THIN_LAYER_SIZE_FACTOR = 3.0  # element size at most this many times the thickness of a thin layer or step
 
@@ -28,15 +33,28 @@ def _thin_layers_m(geometry: cg.Geometry) -> tuple[dict[str, float], float | Non
     return layers, min(t_sc, abs(t_ct - t_sc))
 
 
+def lesion_balls_m(lesion: Lesion) -> list[tuple[tuple[float, float, float], float]]:
+    """(centre, radius) [m] of the balls refined for a lesion, each its shape's ball plus the falloff width w.
+
+    Ellipsoid and mask: one ball around ``centre`` of radius max semi-axis + w. Region: one ball around each
+    bounded part and spared part (ellipsoid: max semi-axis + w; capsule: half its length + r + w), since chi
+    changes at their surfaces; none for a half-space, whose plane crosses the whole bone (a ball holding it
+    would refine the whole bone): there chi changes over the global size.
+    """
+    if lesion.kind != "region":
+        return [(lesion.centre, max(lesion.semi_axes) + lesion.falloff_width)]
+    balls = [shape.bounding_ball() for shape in (*lesion.parts, *lesion.spared)]
+    return [(centre, radius + lesion.falloff_width) for centre, radius in [ball for ball in balls if ball is not None]]
+
+
 def mesh_sizes(config: Config) -> MeshSizes:
-    """Sizes at ``mesh.level``: global, a ball of lesion_size around each lesion (radius max semi-axis +
-    falloff width), the articular layer when ``mesh.articular_size`` is set, and at most
-    THIN_LAYER_SIZE_FACTOR x the thickness in each thin bone layer and at the steps where they meet
-    (so the tetrahedra there are not slivers)."""
+    """Sizes at ``mesh.level``: global, lesion_size in the balls of `lesion_balls_m` around each lesion, the
+    articular layer when ``mesh.articular_size`` is set, and at most THIN_LAYER_SIZE_FACTOR x the thickness in
+    each thin bone layer and at the steps where they meet (so the tetrahedra there are not slivers)."""
     settings = config.mesh
+    lesion_size_m = settings.at_level(settings.lesion_size)
     zones = tuple(
-        RefinementZone(lesion.centre, max(lesion.semi_axes) + lesion.falloff_width, settings.at_level(settings.lesion_size))
-        for lesion in config.lesions
+        RefinementZone(centre, radius, lesion_size_m) for lesion in config.lesions for centre, radius in lesion_balls_m(lesion)
     )
     articular = None
     if settings.articular_size is not None:
@@ -77,11 +95,29 @@ def _mesh_parametric(comm: MPI.Comm, config: Config) -> Domain:
                 f"{list(geometry.divisions)} makes a structured mesh; remove mesh.save or geometry.divisions"
             )
         return structured_box(comm, geometry, settings.divisions_at_level(geometry.divisions))
-    return mesh_shape(comm, geometry, mesh_sizes(config), save_path=settings.save)
+    return _mesh_through_cache(comm, geometry, mesh_sizes(config), settings.save)
+
+
+def _mesh_through_cache(comm: MPI.Comm, geometry: cg.ParametricGeometry, sizes: MeshSizes, save: Path | None) -> Domain:
+    """The gmsh mesh of ``geometry``, read from the mesh cache (bmes_fem.mesh.cache); a mesh not there yet is made
+    and kept there first, then read like any other, so a first and a later run see the same mesh bit for bit.
+    ``save`` (``mesh.save``) gets a copy."""
+    cached, hit = cached_mesh_path(geometry, sizes, comm)
+    if cached is None:
+        return mesh_shape(comm, geometry, sizes, save_path=save)
+    if not hit:
+        written = cached.with_name(f".{cached.stem}.{os.getpid()}.msh")
+        mesh_shape(comm, geometry, sizes, save_path=written)
+        if comm.rank == 0:
+            publish(written, cached)
+    if save is not None and comm.rank == 0:
+        save.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(cached, save)
+    return read_gmsh_file(comm, cached, scale_to_m=1.0 / MM_PER_M, source=f"gmsh:{geometry.kind}")
 
 
 def build_domain(config: Config, comm: MPI.Comm = MPI.COMM_WORLD) -> Domain:
-    """Mesh the configured geometry at ``mesh.level`` (refined around every lesion), or read a mesh file."""
+    """Mesh the configured geometry at ``mesh.level`` (refined around every lesion, `lesion_balls_m`), or read a mesh file."""
     geometry = config.geometry
     if isinstance(geometry, cg.MeshFile):
         return _read_gmsh(comm, geometry)

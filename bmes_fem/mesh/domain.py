@@ -101,11 +101,12 @@ def domain_from_gmsh_model(comm: MPI.Comm, model, *, scale_to_m: float, source: 
     return _domain_from_mesh_data(data, scale_to_m=scale_to_m, source=source)
 
 
-def read_gmsh_file(comm: MPI.Comm, path: Path, *, scale_to_m: float) -> Domain:
+def read_gmsh_file(comm: MPI.Comm, path: Path, *, scale_to_m: float, source: str | None = None) -> Domain:
     """Read a gmsh ``.msh`` file whose physical groups name the regions (3D) and boundaries (2D) (collective).
 
     Rank 0 reads it, quietly; an unusable file (bmes_fem.inputs.files, or gmsh cannot parse it, or no 3D
-    physical group holds elements) is one MeshError naming it, raised on every rank.
+    physical group holds elements) is one MeshError naming it, raised on every rank. ``source``: the name later
+    messages give the mesh (default: the path).
     """
     from bmes_fem.mesh.meshing import mesh_on_root  # meshing builds on this module
 
@@ -118,7 +119,7 @@ def read_gmsh_file(comm: MPI.Comm, path: Path, *, scale_to_m: float) -> Domain:
         if not any(len(gmsh.model.mesh.getElements(3, entity)[1]) for entity in volumes):
             raise MeshError(f"mesh file '{checked}' has no 3D elements in a physical group; expected {GMSH_FILE}")
 
-    return mesh_on_root(comm, str(path), build, None, unit_to_m=scale_to_m)
+    return mesh_on_root(comm, source or str(path), build, None, unit_to_m=scale_to_m)
 
 
 def _domain_from_mesh_data(data: dolfinx.io.gmsh.MeshData, *, scale_to_m: float, source: str) -> Domain:

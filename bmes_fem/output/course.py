@@ -187,6 +187,7 @@ class CourseOutput(Output):
     def _write_figures(self, folder, series, healthy, tolerances, back, steps) -> list[str]:
         """The three time-series figures and the animations (rank 0); one an encoder refuses is left out with a warning."""
         from bmes_fem.view.course_plots import CourseSeries, Panel, cutaway_frames, plot_course, write_animations
+        from bmes_fem.view.render import lesion_centre_m
 
         table, config = self.table, self.config
         weeks = table.times_s / WEEK_S
@@ -220,7 +221,7 @@ class CourseOutput(Output):
         ]
         pressure = np.array([[self.pressure_mmHg[step] for step in row] for row in steps])
         captions = [f"week {w:.3g} ({phase})" for w, phase in zip(weeks, table.phases, strict=True)]
-        centre = config.lesions[0].centre if config.lesions else config.load.head_centre
+        centre = lesion_centre_m(config)
         frames = cutaway_frames(self.grid, pressure, table.scenarios, captions, centre, (float(pressure.min()), float(pressure.max())))
         written, failed = write_animations(frames, [folder / path for path in ANIMATIONS])
         for path, reason in failed.items():

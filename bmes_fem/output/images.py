@@ -9,7 +9,8 @@ inputs in 3D Slicer or ITK-SNAP (bmes_fem.imaging.resample: values at voxel cent
   oedema bright on fluid-sensitive MRI (docs/model.md, "Excess fluid content"):
   zeta - zeta_h = alpha div u + S (p - p0),  S = 1/M + c_vasc (c_vasc in marrow);
 - ``image_risk_index.nii.gz``: R of the containing cell (0 outside trabecular bone);
-- ``image_youngs_modulus_MPa.nii.gz``: the model's drained E of the containing cell (patient CT, lesion).
+- ``image_drained_bulk_modulus_MPa.nii.gz``: K_dr of the skeleton in the containing cell (E / (3 (1 - 2 nu))
+  when isotropic; the Reuss bound when transversely isotropic): the patient's CT stiffness with the lesion.
 
 The predicted oedema is where zeta - zeta_h exceeds ``image_output.excess_fluid_threshold`` (default: half its
 peak in the bone); its Dice
@@ -43,7 +44,7 @@ IMAGE_FILES = {
     "chi": "image_chi.nii.gz",
     "excess_fluid": "image_excess_fluid.nii.gz",
     "risk_index": "image_risk_index.nii.gz",
-    "youngs_modulus_MPa": "image_youngs_modulus_MPa.nii.gz",
+    "drained_bulk_modulus_MPa": "image_drained_bulk_modulus_MPa.nii.gz",
 }
 SLICE_FIGURE = FIGURES_DIR / "lesion_slices.png"
 MASK_LEVEL = 0.5
@@ -70,11 +71,11 @@ def excess_fluid(state: State, target_pressure_Pa: float) -> fem.Function:
     return field
 
 
-def _cell_modulus_MPa(state: State) -> np.ndarray:
-    """The drained E of each owned cell [MPa] (at its midpoint)."""
+def _cell_bulk_modulus_MPa(state: State) -> np.ndarray:
+    """The drained bulk modulus K_dr of each owned cell [MPa] (at its midpoint)."""
     space = fem.functionspace(state.domain.mesh, ("DG", 0))
     modulus = fem.Function(space)
-    modulus.interpolate(fem.Expression(state.tissue.youngs_modulus, space.element.interpolation_points))
+    modulus.interpolate(fem.Expression(state.tissue.elasticity.drained_bulk_modulus(), space.element.interpolation_points))
     n_owned = state.domain.mesh.topology.index_map(3).size_local
     return modulus.x.array[space.dofmap.list[:n_owned, 0]] / PA_PER_MPA
 
@@ -103,7 +104,7 @@ class ImageResults(Output):
             "chi": sampler.function(state.tissue.chi),
             "excess_fluid": sampler.function(excess_fluid(state, config.fluid.target_pressure)),
             "risk_index": sampler.cell_values(final.cells.risk_index),
-            "youngs_modulus_MPa": sampler.cell_values(_cell_modulus_MPa(state)),
+            "drained_bulk_modulus_MPa": sampler.cell_values(_cell_bulk_modulus_MPa(state)),
         }
         inside = sampler.inside()
         summary = self._ct_summary(state) if config.ct_material is not None else {}

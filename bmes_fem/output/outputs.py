@@ -235,10 +235,9 @@ class BoundaryHistory(Output):
     def _compile(self, state: State) -> None:
         """Forms of the residual and the boundary integrals of this state's functions (once per set of functions)."""
         tissue, loads, domain = state.tissue, state.loads, state.domain
-        mu, lmbda = tissue.lame_parameters()
         v = ufl.TestFunction(state.displacement.function_space)
         residual = momentum_residual(
-            state.displacement, state.pressure, v, mu=mu, lmbda=lmbda, biot_coefficient=tissue.biot_coefficient,
+            state.displacement, state.pressure, v, elasticity=tissue.elasticity, biot_coefficient=tissue.biot_coefficient,
             tractions=loads.traction_terms, body_force=loads.body_force, dx=tissue.dx,
         )  # fmt: skip
         ds = boundary_measure(domain)

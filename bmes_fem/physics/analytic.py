@@ -10,11 +10,87 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.optimize import brentq
 
 
 def uniform_steady_pressure(filtration: float, effective_capillary_pressure: float, venous_conductance: float, venous_pressure: float) -> float:
     """p0 = (L p_eff + G_v p_v) / (L + G_v): uniform coefficients, no-flux walls [Pa]."""
     return (filtration * effective_capillary_pressure + venous_conductance * venous_pressure) / (filtration + venous_conductance)
+
+
+def excess_decay_time_s(storage: float, filtration: float, venous_conductance: float, *, capillary_reabsorption: bool) -> float:
+    """tau = S / (G_v + L) with capillary reabsorption, S / G_v without [s]: the time constant of an excess pressure in a
+    uniform no-flux region (an injection; towards p0 with reabsorption, towards p_v while p > p_eff without). S is the
+    storage that multiplies dp/dt: 1/M + c_vasc held rigid, plus alpha^2 / K_dr free to swell."""
+    return storage / (venous_conductance + (filtration if capillary_reabsorption else 0.0))
+
+
+def filtration_only_relaxation(
+    t_s: np.ndarray,
+    *,
+    initial_pressure: float,
+    storage: float,
+    filtration: float,
+    effective_capillary_pressure: float,
+    venous_conductance: float,
+    venous_pressure: float,
+) -> np.ndarray:
+    """p(t) [Pa] of a uniform no-flux region, S dp/dt = L (p_eff - p)^+ - G_v (p - p_v), from p(0) = p_i (p_v < p_eff).
+
+    Above p_eff only the veins drain: p = p_v + (p_i - p_v) exp(-t / tau_v), tau_v = S / G_v, until p = p_eff at
+    t* = tau_v ln((p_i - p_v) / (p_eff - p_v)); then p = p0 + (p_eff - p0) exp(-(t - t*) / tau), tau = S / (L + G_v),
+    p0 = `uniform_steady_pressure`. From p_i <= p_eff: the second law with t* = 0 and p_i for p_eff.
+    """
+    t_s = np.asarray(t_s, dtype=float)
+    p_eff, p_v = effective_capillary_pressure, venous_pressure
+    tau_v = excess_decay_time_s(storage, filtration, venous_conductance, capillary_reabsorption=False)
+    tau = excess_decay_time_s(storage, filtration, venous_conductance, capillary_reabsorption=True)
+    p0 = uniform_steady_pressure(filtration, p_eff, venous_conductance, p_v)
+    crossing_s = tau_v * np.log((initial_pressure - p_v) / (p_eff - p_v)) if initial_pressure > p_eff else 0.0
+    start = min(initial_pressure, p_eff)
+    above = p_v + (initial_pressure - p_v) * np.exp(-t_s / tau_v)
+    below = p0 + (start - p0) * np.exp(-(t_s - crossing_s) / tau)
+    return np.where(t_s < crossing_s, above, below)
+
+
+def filtration_only_column_pressure(
+    z_m: np.ndarray,
+    *,
+    height: float,
+    mobility: float,
+    filtration: float,
+    effective_capillary_pressure: float,
+    venous_conductance: float,
+    venous_pressure: float,
+    outward_flux: float,
+) -> np.ndarray:
+    """Steady p(z) [Pa] in a column 0 <= z <= H with q_cap = L (p_eff - p)^+: no flux at z = 0, -kappa p'(H) = q_n at the
+    top (q_n < 0 feeds it), uniform coefficients.
+
+    kappa p'' = G_v (p - p_v) where p > p_eff (near the top), kappa p'' = (L + G_v)(p - p0) below; with
+    a = sqrt(G_v / kappa), b = sqrt((L + G_v) / kappa) and the free boundary z* where p = p_eff (p and p' continuous):
+    p = p0 + (p_eff - p0) cosh(b z) / cosh(b z*)                                  for z <= z*,
+    p = p_v + (p_eff - p_v) cosh(a s) + (p_eff - p0)(b / a) tanh(b z*) sinh(a s),  s = z - z*, for z >= z*,
+    z* from -kappa p'(H) = q_n (one root, as the problem has one solution; Brent's method). z* = H: the linear law holds throughout
+    (p(H) <= p_eff); z* = 0 with p = p_v + (p(0) - p_v) cosh(a z) when the whole column is above p_eff.
+    """
+    z_m = np.asarray(z_m, dtype=float)
+    p_eff, p_v, inflow = effective_capillary_pressure, venous_pressure, -outward_flux / mobility  # p'(H)
+    p0 = uniform_steady_pressure(filtration, p_eff, venous_conductance, p_v)
+    a, b = np.sqrt(venous_conductance / mobility), np.sqrt((filtration + venous_conductance) / mobility)
+
+    def top_gradient(front: float) -> float:
+        s = height - front
+        return a * (p_eff - p_v) * np.sinh(a * s) + (p_eff - p0) * b * np.tanh(b * front) * np.cosh(a * s)
+
+    if inflow <= top_gradient(height):
+        return p0 + inflow / (b * np.sinh(b * height)) * np.cosh(b * z_m)
+    if inflow >= top_gradient(0.0):
+        return p_v + inflow / (a * np.sinh(a * height)) * np.cosh(a * z_m)
+    front = brentq(lambda f: top_gradient(f) - inflow, 0.0, height, xtol=1e-15 * height, rtol=4 * np.finfo(float).eps)
+    s = z_m - front
+    above = p_v + (p_eff - p_v) * np.cosh(a * s) + (p_eff - p0) * b / a * np.tanh(b * front) * np.sinh(a * s)
+    return np.where(z_m <= front, p0 + (p_eff - p0) * np.cosh(b * z_m) / np.cosh(b * front), above)
 
 
 def _robin_sphere_coefficients(

@@ -30,7 +30,7 @@ from bmes_fem.config.boundary_conditions import (
     Roller,
     Traction,
 )
-from bmes_fem.config.case import Config, JointLoad
+from bmes_fem.config.case import Config, JointLoad, Solver
 from bmes_fem.errors import ConfigError
 from bmes_fem.mesh.domain import Domain
 from bmes_fem.physics.loading import ForceHistory, History
@@ -50,6 +50,18 @@ def cell_measure(domain: Domain, quadrature_degree: int | None = None) -> ufl.Me
     """dx over the domain's tagged cells, at ``quadrature_degree`` (None: UFL's estimate per integrand)."""
     metadata = {} if quadrature_degree is None else {"quadrature_degree": quadrature_degree}
     return ufl.Measure("dx", domain=domain.mesh, subdomain_data=domain.cell_tags, metadata=metadata)
+
+
+def exchange_measure(domain: Domain, solver: Solver) -> ufl.Measure:
+    """dx of the exchange terms (L + G_v) p q and their sources: ``vertex`` (default) integrates them at the cell's
+    vertices, which lumps them onto the diagonal, so the fluid operator stays an M-matrix and p keeps the discrete
+    maximum principle (between p_v and p_eff) on elements larger than the exchange length sqrt(kappa/(L + G_v));
+    ``cell`` integrates them like the other terms, at ``solver.quadrature_degree`` (v0.1)."""
+    if solver.exchange_quadrature == "vertex":
+        return ufl.Measure(
+            "dx", domain=domain.mesh, subdomain_data=domain.cell_tags, metadata={"quadrature_rule": "vertex", "quadrature_degree": 1}
+        )
+    return cell_measure(domain, solver.quadrature_degree)
 
 
 def _integral(comm: MPI.Comm, form: ufl.Form) -> float:

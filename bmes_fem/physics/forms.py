@@ -6,7 +6,13 @@ outward flux -kappa grad p . n = q_n on named boundaries:
 
     S dp/dt + alpha d(div u)/dt - div(kappa grad p) + (L + G_v) p = L p_eff + G_v p_v + g
 
-Momentum (quasi-static Biot):  -div(sigma'(u) - alpha p I) = f,   (sigma' - alpha p I) n = t.
+that is, capillary exchange q_cap = L (p_eff - p), absorbing where p > p_eff. Filtration only,
+q_cap = L (p_eff - p)^+, is this linear operator with a correction: L (p_eff - p)^+ = L (p_eff - p) + L (p - p_eff)^+
+(`capillary_cutoff_source`, at the previous iterate of a time step), or L replaced by L [p_k < p_eff] in a Newton
+iteration (`filtering_filtration`, steady state).
+
+Momentum (quasi-static Biot):  -div(sigma'(u) - alpha p I) = f,   (sigma' - alpha p I) n = t,
+with sigma'(u) = C : eps(u) given by a constitutive law (bmes_fem.physics.elasticity).
 
 The spatial fluid operator and its sources appear in the steady balance, in the time step and in the
 fixed-stress preconditioner; they are written once (`pressure_operator`, `pressure_sources`).
@@ -18,6 +24,8 @@ from collections.abc import Sequence
 
 import ufl
 
+from bmes_fem.physics.elasticity import ElasticLaw
+
 Expr = ufl.core.expr.Expr
 Robin = Sequence[tuple[Expr, Expr, ufl.Measure]]  # (h [m/(Pa s)], p_b [Pa], ds)
 Flux = Sequence[tuple[Expr, ufl.Measure]]  # (q_n [m/s], ds), positive out of the body
@@ -28,22 +36,23 @@ def strain(u: Expr) -> Expr:
     return ufl.sym(ufl.grad(u))
 
 
-def effective_stress(u: Expr, mu: Expr, lmbda: Expr) -> Expr:
-    """sigma'(u) = 2 mu eps(u) + lambda tr(eps(u)) I."""
-    eps = strain(u)
-    return 2.0 * mu * eps + lmbda * ufl.tr(eps) * ufl.Identity(len(u))
+def effective_stress(u: Expr, elasticity: ElasticLaw) -> Expr:
+    """sigma'(u) = C : eps(u), C the law ``elasticity``."""
+    return elasticity.stress(strain(u))
 
 
-def strain_energy_density(u: Expr, mu: Expr, lmbda: Expr) -> Expr:
+def strain_energy_density(u: Expr, elasticity: ElasticLaw) -> Expr:
     """W = sigma'(u) : eps(u) / 2 [J/m^3]."""
-    return 0.5 * ufl.inner(effective_stress(u, mu, lmbda), strain(u))
+    return 0.5 * ufl.inner(effective_stress(u, elasticity), strain(u))
 
 
 def pressure_operator(
-    p: Expr, q: Expr, *, mobility: Expr, filtration: Expr, venous_conductance: Expr, drainage: Robin, dx: ufl.Measure
+    p: Expr, q: Expr, *, mobility: Expr, filtration: Expr, venous_conductance: Expr, drainage: Robin, dx: ufl.Measure,
+    exchange_dx: ufl.Measure,
 ) -> ufl.Form:
-    """A(p, q) = (kappa grad p, grad q) + ((L + G_v) p, q) + sum <h p, q>."""
-    form = ufl.inner(mobility * ufl.grad(p), ufl.grad(q)) * dx + (filtration + venous_conductance) * p * q * dx
+    """A(p, q) = (kappa grad p, grad q) + ((L + G_v) p, q)_x + sum <h p, q>; (., .)_x integrates the exchange terms
+    with ``exchange_dx`` (at the vertices: a lumped, M-matrix reaction term; bmes_fem.physics.boundary_conditions)."""
+    form = ufl.inner(mobility * ufl.grad(p), ufl.grad(q)) * dx + (filtration + venous_conductance) * p * q * exchange_dx
     for conductance, _, ds in drainage:
         form += conductance * p * q * ds
     return form
@@ -61,10 +70,13 @@ def pressure_sources(
     outward_flux: Flux = (),
     injections: Sequence[tuple[Expr, ufl.Measure]] = (),
     dx: ufl.Measure,
+    exchange_dx: ufl.Measure,
 ) -> ufl.Form:
-    """F(q) = (L p_eff + G_v p_v + g, q) + sum (g_i, q)_i + sum <h p_b, q> - sum <q_n, q>; the injections g_i
+    """F(q) = (L p_eff + G_v p_v, q)_x + (g, q) + sum (g_i, q)_i + sum <h p_b, q> - sum <q_n, q>; the injections g_i
     [1/s] carry their own measure (a fixed quadrature, the one their normalisation uses)."""
-    rhs = (filtration * effective_capillary_pressure + venous_conductance * venous_pressure + fluid_source) * q * dx
+    rhs = (filtration * effective_capillary_pressure + venous_conductance * venous_pressure) * q * exchange_dx
+    if not isinstance(fluid_source, float | int) or fluid_source != 0:
+        rhs += fluid_source * q * dx
     for injection, measure in injections:
         rhs += injection * q * measure
     for conductance, outside_pressure, ds in drainage:
@@ -72,6 +84,20 @@ def pressure_sources(
     for flux, ds in outward_flux:
         rhs -= flux * q * ds
     return rhs
+
+
+def capillary_cutoff_source(
+    q: Expr, *, filtration: Expr, effective_capillary_pressure: Expr, pressure: Expr, exchange_dx: ufl.Measure
+) -> ufl.Form:
+    """(L (p' - p_eff)^+, q)_x: added to F(q), it cancels the absorption L (p_eff - p') < 0 of the linear term where
+    p' > p_eff, since L (p_eff - p) + L (p' - p_eff)^+ = L (p_eff - p)^+ for p' = p (``pressure``: p')."""
+    return filtration * ufl.max_value(pressure - effective_capillary_pressure, 0.0) * q * exchange_dx
+
+
+def filtering_filtration(filtration: Expr, effective_capillary_pressure: Expr, pressure: Expr) -> Expr:
+    """L [p' < p_eff]: the filtration coefficient where the capillaries filter at p' (``pressure``), 0 where they
+    would absorb; the derivative of L (p_eff - p)^+ with respect to -p, at p = p'."""
+    return filtration * ufl.conditional(ufl.lt(pressure, effective_capillary_pressure), 1.0, 0.0)
 
 
 def steady_pressure_forms(
@@ -88,15 +114,17 @@ def steady_pressure_forms(
     outward_flux: Flux = (),
     injections: Sequence[tuple[Expr, ufl.Measure]] = (),
     dx: ufl.Measure,
+    exchange_dx: ufl.Measure,
 ) -> tuple[ufl.Form, ufl.Form]:
     """-div(kappa grad p) + (L + G_v) p = L p_eff + G_v p_v + g:  A(p, q) = F(q)."""
     a = pressure_operator(
-        p, q, mobility=mobility, filtration=filtration, venous_conductance=venous_conductance, drainage=drainage, dx=dx
+        p, q, mobility=mobility, filtration=filtration, venous_conductance=venous_conductance, drainage=drainage, dx=dx,
+        exchange_dx=exchange_dx,
     )
     rhs = pressure_sources(
         q, filtration=filtration, effective_capillary_pressure=effective_capillary_pressure,
         venous_conductance=venous_conductance, venous_pressure=venous_pressure, drainage=drainage,
-        fluid_source=fluid_source, outward_flux=outward_flux, injections=injections, dx=dx,
+        fluid_source=fluid_source, outward_flux=outward_flux, injections=injections, dx=dx, exchange_dx=exchange_dx,
     )  # fmt: skip
     return a, rhs
 
@@ -105,8 +133,7 @@ def elasticity_forms(
     u: Expr,
     v: Expr,
     *,
-    mu: Expr,
-    lmbda: Expr,
+    elasticity: ElasticLaw,
     biot_coefficient: Expr,
     pressure: Expr,
     tractions: Sequence[tuple[Expr, ufl.Measure]],
@@ -118,7 +145,7 @@ def elasticity_forms(
     a(u, v) = (sigma'(u), eps(v))
     l(v)    = (alpha p, div v) + (f, v) + sum <t, v>
     """
-    a = ufl.inner(effective_stress(u, mu, lmbda), strain(v)) * dx
+    a = ufl.inner(effective_stress(u, elasticity), strain(v)) * dx
     rhs = biot_coefficient * pressure * ufl.div(v) * dx
     if body_force is not None:
         rhs += ufl.dot(body_force, v) * dx
@@ -132,8 +159,7 @@ def momentum_residual(
     pressure: Expr | None,
     v: Expr,
     *,
-    mu: Expr,
-    lmbda: Expr,
+    elasticity: ElasticLaw,
     biot_coefficient: Expr,
     tractions: Sequence[tuple[Expr, ufl.Measure]] = (),
     body_force: Expr | None = None,
@@ -141,7 +167,7 @@ def momentum_residual(
 ) -> ufl.Form:
     """r(v) = (sigma'(u), eps(v)) - (alpha p, div v) - (f, v) - sum <t, v>: zero at free dofs of a solution;
     at a constrained dof, the force the constraint exerts on the body (a reaction) [N]. ``pressure`` None: p = 0."""
-    residual = ufl.inner(effective_stress(u, mu, lmbda), strain(v)) * dx
+    residual = ufl.inner(effective_stress(u, elasticity), strain(v)) * dx
     if pressure is not None:
         residual -= biot_coefficient * pressure * ufl.div(v) * dx
     if body_force is not None:
@@ -164,8 +190,7 @@ def biot_step_forms(
     p_hat_prev: Expr,
     time_step: Expr,
     pressure_scale: float,
-    mu: Expr,
-    lmbda: Expr,
+    elasticity: ElasticLaw,
     biot_coefficient: Expr,
     storage: Expr,
     mobility: Expr,
@@ -179,7 +204,9 @@ def biot_step_forms(
     fluid_source: Expr,
     outward_flux: Flux = (),
     injections: Sequence[tuple[Expr, ufl.Measure]] = (),
+    capillary_cutoff_pressure: Expr | None = None,
     dx: ufl.Measure,
+    exchange_dx: ufl.Measure,
 ) -> tuple[list[list[ufl.Form]], list[ufl.Form]]:
     """One backward-Euler step of quasi-static Biot in (u, p_hat), p = P p_hat (P: ``pressure_scale``).
 
@@ -189,17 +216,25 @@ def biot_step_forms(
     with A, F the fluid operator and sources (`pressure_operator`, `pressure_sources`), storage
     S = 1/M (+ vascular storage). Scaling p by P (a modulus) and the mass rows by P dt gives both rows
     the units of the momentum rows, so residual norms compare fairly.
+    With ``capillary_cutoff_pressure`` p' (filtration only), F(q) gains (L (p' - p_eff)^+, q) (`capillary_cutoff_source`):
+    the absorption is cancelled at p' (a previous iterate) and the operator stays that of the linear law.
     """
     scale, dt = pressure_scale, time_step
     operator = pressure_operator(
-        p_hat, q, mobility=mobility, filtration=filtration, venous_conductance=venous_conductance, drainage=drainage, dx=dx
+        p_hat, q, mobility=mobility, filtration=filtration, venous_conductance=venous_conductance, drainage=drainage, dx=dx,
+        exchange_dx=exchange_dx,
     )
     sources = pressure_sources(
         q, filtration=filtration, effective_capillary_pressure=effective_capillary_pressure,
         venous_conductance=venous_conductance, venous_pressure=venous_pressure, drainage=drainage,
-        fluid_source=fluid_source, outward_flux=outward_flux, injections=injections, dx=dx,
+        fluid_source=fluid_source, outward_flux=outward_flux, injections=injections, dx=dx, exchange_dx=exchange_dx,
     )  # fmt: skip
-    a_uu = ufl.inner(effective_stress(u, mu, lmbda), strain(v)) * dx
+    if capillary_cutoff_pressure is not None:
+        sources += capillary_cutoff_source(
+            q, filtration=filtration, effective_capillary_pressure=effective_capillary_pressure, pressure=capillary_cutoff_pressure,
+            exchange_dx=exchange_dx,
+        )
+    a_uu = ufl.inner(effective_stress(u, elasticity), strain(v)) * dx
     a_up = -scale * biot_coefficient * p_hat * ufl.div(v) * dx
     a_pu = scale * biot_coefficient * ufl.div(u) * q * dx
     a_pp = scale**2 * (storage * p_hat * q * dx + dt * operator)
@@ -224,12 +259,14 @@ def fixed_stress_pressure_form(
     venous_conductance: Expr,
     drainage: Robin,
     dx: ufl.Measure,
+    exchange_dx: ufl.Measure,
 ) -> ufl.Form:
     """Fixed-stress approximation of the pressure Schur complement (preconditioner only):
 
     P^2 [((S + alpha^2 / K_dr) p_hat, q) + dt A(p_hat, q)].
     """
     operator = pressure_operator(
-        p_hat, q, mobility=mobility, filtration=filtration, venous_conductance=venous_conductance, drainage=drainage, dx=dx
+        p_hat, q, mobility=mobility, filtration=filtration, venous_conductance=venous_conductance, drainage=drainage, dx=dx,
+        exchange_dx=exchange_dx,
     )
     return pressure_scale**2 * ((storage + biot_coefficient**2 / drained_bulk_modulus) * p_hat * q * dx + time_step * operator)

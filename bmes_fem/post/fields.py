@@ -1,8 +1,9 @@
 """Derived quantities: principal strains, microfracture-risk index, region means, threshold volumes.
 
-Risk index in trabecular bone (model.md section 6):  R = max(eps_1 / eps_yt, -eps_3 / eps_yc),
+Risk index in trabecular bone (model.md section 9):  R = max(eps_1 / eps_yt, -eps_3 / eps_yc),
 from the principal strains eps_1 >= eps_2 >= eps_3 at each cell's midpoint. R is undefined (NaN)
-outside trabecular bone.
+outside trabecular bone. The trabecular strain distribution is summarised by volume-weighted
+percentiles of eps_3, eps_1 and the effective strain max(|eps_1|, |eps_3|) (`weighted_percentile`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from bmes_fem.config.case import Config
 from bmes_fem.physics.boundary_conditions import cell_measure
 from bmes_fem.physics.forms import strain, strain_energy_density
 from bmes_fem.physics.materials import TRABECULAR
+from bmes_fem.post.quantities import STRAIN_PERCENTILES, strain_percentile_key
 from bmes_fem.post.zones import HEALTHY_CHI_BELOW, LESION_CHI_FROM
 from bmes_fem.solve.state import State
 from bmes_fem.units import PA_PER_MMHG
@@ -120,10 +122,60 @@ def _scaled(value: float | None, factor: float) -> float | None:
     return None if value is None else value * factor
 
 
+def weighted_percentile(comm: MPI.Comm, values: np.ndarray, weights: np.ndarray, percent: float) -> float | None:
+    """The weighted ``percent``-th percentile of the values of every rank (inverted CDF): the smallest value v with
+    W(x <= v) >= percent/100 W, W the sum of the weights (numpy.percentile(..., weights=, method="inverted_cdf")).
+
+    None when W = 0. Collective and exact without gathering the values: a parallel selection keeps the candidates
+    in (low, high], W(x <= low) < target <= W(x <= high), and narrows them around a pivot, the count-weighted
+    median of each rank's middle candidate (each step discards at least a quarter of them).
+    """
+    order = np.argsort(values, kind="stable")
+    sorted_values = values[order]
+    cumulative = np.concatenate(([0.0], np.cumsum(weights[order])))
+    total = _sum(comm, cumulative[-1])
+    if total <= 0.0:
+        return None
+    if percent <= 0.0:
+        return -_max_or_none(comm, -sorted_values)
+
+    def weight_up_to(value: float, side: str) -> float:  # W(x <= value) with side "right", W(x < value) with "left"
+        return _sum(comm, cumulative[np.searchsorted(sorted_values, value, side=side)])
+
+    target, low, high = percent / 100.0 * total, -np.inf, np.inf
+    while True:
+        first, end = np.searchsorted(sorted_values, [low, high], side="right")
+        middle = [(float(sorted_values[(first + end) // 2]), int(end - first))] if end > first else []
+        proposals = sorted(proposal for part in comm.allgather(middle) for proposal in part)
+        counts = np.cumsum([count for _, count in proposals])
+        pivot = proposals[int(np.searchsorted(counts, counts[-1] / 2.0))][0]
+        if weight_up_to(pivot, "right") < target:
+            low = pivot
+        elif weight_up_to(pivot, "left") < target:
+            return pivot
+        else:
+            high = np.nextafter(pivot, -np.inf)
+
+
+def strain_statistics(comm: MPI.Comm, cells: CellFields, microdamage_strain: float) -> dict[str, float | None]:
+    """Volume-weighted percentiles of eps_3, eps_1 and max(|eps_1|, |eps_3|) in trabecular bone [microstrain],
+    the largest of the latter, and the trabecular volume where it exceeds ``microdamage_strain`` [mm^3]; collective."""
+    principal, volume_m3 = cells.principal_strains[cells.trabecular], cells.volume_m3[cells.trabecular]
+    strains = {"eps3": principal[:, 2], "eps1": principal[:, 0], "effective_strain": np.abs(principal[:, [0, 2]]).max(axis=1)}
+    summary = {
+        strain_percentile_key(name, percent): _scaled(weighted_percentile(comm, strains[name], volume_m3, percent), 1e6)
+        for name, percents in STRAIN_PERCENTILES.items()
+        for percent in percents
+    }
+    summary["effective_strain_trabecular_max_microstrain"] = _scaled(_max_or_none(comm, strains["effective_strain"]), 1e6)
+    summary["microdamage_volume_mm3"] = _sum(comm, float(volume_m3[strains["effective_strain"] > microdamage_strain].sum())) * 1e9
+    return summary
+
+
 def mechanics_summary(state: State, cells: CellFields, config: Config) -> dict[str, float | None]:
-    """Risk-zone volumes [mm^3], max risk index, strain energy [J], peak displacement [um]."""
+    """Risk-zone volumes [mm^3], max risk index, strain energy [J], peak displacement [um], the trabecular strain
+    statistics (`strain_statistics`); collective."""
     comm = state.domain.mesh.comm
-    mu, lmbda = state.tissue.lame_parameters()
     u = state.displacement
     n_owned_u = u.function_space.dofmap.index_map.size_local
     magnitude = np.linalg.norm(u.x.array.reshape(-1, 3)[:n_owned_u], axis=1)
@@ -133,7 +185,7 @@ def mechanics_summary(state: State, cells: CellFields, config: Config) -> dict[s
     summary: dict[str, float | list[float] | None] = {
         "contact_resultant_N": resultant if state.loads.joint_tractions else None,
         "risk_index_max": _max_or_none(comm, risk),
-        "strain_energy_J": _integral(comm, strain_energy_density(u, mu, lmbda), ufl.dx(domain=state.domain.mesh)),
+        "strain_energy_J": _integral(comm, strain_energy_density(u, state.tissue.elasticity), state.tissue.dx),
         "displacement_max_um": _max_or_none(comm, magnitude) * 1e6,
         "eps1_max_microstrain": _max_or_none(comm, cells.principal_strains[:, 0]) * 1e6,
         "eps3_min_microstrain": -_max_or_none(comm, -cells.principal_strains[:, 2]) * 1e6,
@@ -141,4 +193,5 @@ def mechanics_summary(state: State, cells: CellFields, config: Config) -> dict[s
     for critical in config.risk.critical_indices:
         in_zone = cells.trabecular & (cells.risk_index >= critical)
         summary[f"risk_zone_volume_R_ge_{critical:g}_mm3"] = _sum(comm, float(cells.volume_m3[in_zone].sum())) * 1e9
+    summary.update(strain_statistics(comm, cells, config.risk.microdamage_strain))
     return summary

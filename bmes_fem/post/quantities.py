@@ -15,6 +15,19 @@ from bmes_fem.config.case import Config
 from bmes_fem.errors import ConfigError
 from bmes_fem.units import PA_PER_MMHG
 
+#: volume-weighted percentiles of trabecular strains in the mechanics summary: strain -> percents
+STRAIN_PERCENTILES = {"eps3": (5, 50), "eps1": (50, 95), "effective_strain": (50, 95)}
+STRAIN_DESCRIPTIONS = {
+    "eps3": "third (most compressive) principal strain",
+    "eps1": "first (most tensile) principal strain",
+    "effective_strain": "effective strain max(|eps_1|, |eps_3|)",
+}
+
+
+def strain_percentile_key(strain: str, percent: float) -> str:
+    """The mechanics summary key of a trabecular strain percentile, e.g. ``eps3_trabecular_p5_microstrain``."""
+    return f"{strain}_trabecular_p{percent:g}_microstrain"
+
 
 @dataclass(frozen=True)
 class Quantity:
@@ -52,7 +65,18 @@ def summary_quantities(config: Config) -> dict[str, Quantity]:
         "mechanics.displacement_max_um": Quantity("um", "largest |u|"),
         "mechanics.eps1_max_microstrain": Quantity("microstrain", "largest first principal strain"),
         "mechanics.eps3_min_microstrain": Quantity("microstrain", "smallest third principal strain"),
+        "mechanics.effective_strain_trabecular_max_microstrain": Quantity(
+            "microstrain", "largest effective strain max(|eps_1|, |eps_3|) in trabecular bone"
+        ),
+        "mechanics.microdamage_volume_mm3": Quantity(
+            "mm^3", "trabecular volume with max(|eps_1|, |eps_3|) above risk.microdamage_strain"
+        ),
     }
+    for strain, percents in STRAIN_PERCENTILES.items():
+        for percent in percents:
+            q[f"mechanics.{strain_percentile_key(strain, percent)}"] = Quantity(
+                "microstrain", f"{percent:g}th volume-weighted percentile of the {STRAIN_DESCRIPTIONS[strain]} in trabecular bone"
+            )
     q["wall_time_s.total"] = Quantity("s", "wall time of the run")
     for solver in ("pressure", "displacement", *(("biot",) if config.analysis == "transient" else ())):
         q[f"solver.{solver}.dofs"] = Quantity("-", f"unknowns of the {solver} solve")

@@ -11,7 +11,8 @@ Lesion parameters at chi = 1, per scenario and sample time t (bmes_fem.physics.t
     semi-axes of every lesion x lesion_scale(t)
 
 Two weeks are 2e4 exchange times (model.md 10), so each sample is in equilibrium with its parameters and
-is a steady solve. One `SteadyBiot` serves every state: its tissue's lesion Constants and chi change in
+is a steady solve (with the capillary law of ``fluid.capillary_reabsorption``, bmes_fem.solve.steady). One `SteadyBiot`
+serves every state: its tissue's lesion Constants and chi change in
 place and the problem is solved again; the mesh stays. The first state is the healthy reference (every
 lesion parameter healthy). A parameter set met again (t = 0 of each scenario, a therapy scenario before
 its therapy starts) is not solved again: its state is yielded again with no solves.
@@ -196,9 +197,19 @@ def _check_lesion_pressures(series: dict[str, np.ndarray], times: np.ndarray, sc
         )
 
 
+def scaled_lesion(lesion: Lesion, scale: float) -> Lesion:
+    """The lesion grown by ``scale`` about its ``centre`` (x -> c + scale (x - c)), the falloff width kept: an
+    ellipsoid's semi-axes times scale (rotation kept); each part and spared part of a region moved and sized
+    likewise (a half-space's plane moves, its normal is kept)."""
+    if lesion.kind != "region":
+        return lesion.model_copy(update={"semi_axes": tuple(a * scale for a in lesion.semi_axes)})
+    parts, spared = ([shape.scaled_about(lesion.centre, scale) for shape in shapes] for shapes in (lesion.parts, lesion.spared))
+    return lesion.model_copy(update={"parts": tuple(parts), "spared": tuple(spared)})
+
+
 def scaled_lesions(lesions: tuple[Lesion, ...], scale: float) -> tuple[Lesion, ...]:
-    """The lesions with every semi-axis times ``scale`` (centre, rotation and falloff width kept)."""
-    return tuple(lesion.model_copy(update={"semi_axes": tuple(a * scale for a in lesion.semi_axes)}) for lesion in lesions)
+    """Every lesion grown by ``scale`` about its centre (`scaled_lesion`)."""
+    return tuple(scaled_lesion(lesion, scale) for lesion in lesions)
 
 
 class CourseBiot:

@@ -14,17 +14,30 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import numpy as np
 import ufl
 from dolfinx import fem
+from mpi4py import MPI
 
 from bmes_fem.config.case import Config
+from bmes_fem.errors import SolverError
 from bmes_fem.mesh.domain import Domain
 from bmes_fem.physics.boundary_conditions import BoundaryConditions
-from bmes_fem.physics.forms import elasticity_forms, momentum_residual, steady_pressure_forms
+from bmes_fem.physics.forms import (
+    capillary_cutoff_source,
+    elasticity_forms,
+    filtering_filtration,
+    momentum_residual,
+    steady_pressure_forms,
+)
 from bmes_fem.physics.materials import TRABECULAR, TissueFields, build_tissue_fields
 from bmes_fem.solve.linear import SolveStats, solve_linear
 from bmes_fem.solve.reactions import Residual
 from bmes_fem.solve.state import State
+from bmes_fem.units import PA_PER_MMHG
+
+ACTIVE_SET_ITERATIONS = 30  # Newton on a piecewise-linear problem settles in a few solves; more means it cycles
+ACTIVE_SET_TOLERANCE = 1e-8  # max change of p between Newton iterates, relative to max |p|, that counts as none (solver accuracy)
 
 
 def taylor_hood_spaces(domain: Domain) -> tuple[fem.FunctionSpace, fem.FunctionSpace]:
@@ -36,13 +49,24 @@ def taylor_hood_spaces(domain: Domain) -> tuple[fem.FunctionSpace, fem.FunctionS
 
 def solve_steady_pressure(
     config: Config, tissue: TissueFields, bcs: BoundaryConditions, space: fem.FunctionSpace
+) -> tuple[fem.Function, tuple[SolveStats, ...]]:
+    """-div(kappa grad p) + G_v (p - p_v) = q_cap + g with the configured fluid boundary conditions: q_cap = L (p_eff - p)
+    (``fluid.capillary_reabsorption``) or L (p_eff - p)^+ (`filtration_only_pressure`); the stats of each linear solve."""
+    pressure, stats = _pressure_with_filtration(config, tissue, bcs, space, tissue.filtration)
+    if config.fluid.capillary_reabsorption:
+        return pressure, (stats,)
+    return filtration_only_pressure(config, tissue, bcs, space, pressure, stats)
+
+
+def _pressure_with_filtration(
+    config: Config, tissue: TissueFields, bcs: BoundaryConditions, space: fem.FunctionSpace, filtration: ufl.core.expr.Expr
 ) -> tuple[fem.Function, SolveStats]:
-    """-div(kappa grad p) + (L + G_v) p = L p_eff + G_v p_v + g with the configured fluid boundary conditions."""
+    """-div(kappa grad p) + (L' + G_v) p = L' p_eff + G_v p_v + g with L' = ``filtration``."""
     a, rhs = steady_pressure_forms(
         ufl.TrialFunction(space),
         ufl.TestFunction(space),
         mobility=tissue.mobility,
-        filtration=tissue.filtration,
+        filtration=filtration,
         venous_conductance=tissue.venous_conductance,
         effective_capillary_pressure=tissue.effective_capillary_pressure,
         venous_pressure=tissue.venous_pressure,
@@ -50,6 +74,7 @@ def solve_steady_pressure(
         fluid_source=bcs.fluid_source, injections=bcs.injections,
         outward_flux=bcs.outward_flux,
         dx=tissue.dx,
+        exchange_dx=tissue.exchange_dx,
     )
     pressure, stats = solve_linear(
         a, rhs, name="pressure", preset=config.solver.preset, bcs=bcs.pressure_bcs(space), overrides=config.solver.petsc_options
@@ -58,15 +83,47 @@ def solve_steady_pressure(
     return pressure, stats
 
 
+def filtration_only_pressure(
+    config: Config, tissue: TissueFields, bcs: BoundaryConditions, space: fem.FunctionSpace, linear: fem.Function, stats: SolveStats
+) -> tuple[fem.Function, tuple[SolveStats, ...]]:
+    """The steady pressure with q_cap = L (p_eff - p)^+, from the linear law's solution ``linear`` (collective).
+
+    Semismooth Newton, i.e. a primal-dual active set (Hintermueller, Ito & Kunisch 2002, SIAM J Optim 13:865):
+    iterate k + 1 solves the linear problem with L [p_k < p_eff] in place of L (`filtering_filtration`, at the
+    quadrature points). The linear solution p_0 is the answer when int L (p_0 - p_eff)^+ dx = 0, i.e. p_0 <= p_eff
+    wherever L > 0 (so with uniform coefficients and no-flux walls, where p_0 is a weighted mean of p_eff and p_v):
+    no solve more. Otherwise the iteration stops when p_k+1 = p_k to ``ACTIVE_SET_TOLERANCE`` of max |p|: p_k then
+    solves the problem with the filtration of its own pressure, which is the filtration-only problem (the last solve
+    confirms the set). SolverError naming the last change after ``ACTIVE_SET_ITERATIONS`` solves.
+    """
+    p_eff, comm = tissue.effective_capillary_pressure, space.mesh.comm
+    absorbed = capillary_cutoff_source(1.0, filtration=tissue.filtration, effective_capillary_pressure=p_eff, pressure=linear, exchange_dx=tissue.exchange_dx)
+    if comm.allreduce(fem.assemble_scalar(fem.form(absorbed)), op=MPI.SUM) == 0.0:
+        return linear, (stats,)
+    pressure, previous, solves = linear, fem.Function(space), [stats]
+    for _ in range(ACTIVE_SET_ITERATIONS):
+        previous.x.array[:] = pressure.x.array
+        pressure, stats = _pressure_with_filtration(config, tissue, bcs, space, filtering_filtration(tissue.filtration, p_eff, previous))
+        solves.append(stats)
+        change = comm.allreduce(float(np.max(np.abs(pressure.x.array - previous.x.array), initial=0.0)), op=MPI.MAX)
+        size = comm.allreduce(float(np.max(np.abs(pressure.x.array), initial=0.0)), op=MPI.MAX)
+        if change <= ACTIVE_SET_TOLERANCE * size:
+            return pressure, tuple(solves)
+    raise SolverError(
+        f"steady pressure with fluid.capillary_reabsorption: false: the Newton iteration for the filtering marrow (p < p_eff) "
+        f"still changed p by {change / PA_PER_MMHG:.3g} mmHg after {ACTIVE_SET_ITERATIONS} solves; expected it to settle "
+        f"to {ACTIVE_SET_TOLERANCE:g} of max |p| = {size / PA_PER_MMHG:.4g} mmHg"
+    )
+
+
 def solve_drained_displacement(
     config: Config, tissue: TissueFields, bcs: BoundaryConditions, pressure: fem.Function, time_s: float | None
 ) -> tuple[fem.Function, tuple[SolveStats, ...]]:
     """-div(sigma'(u) - alpha p I) = f with the configured tractions and constraints (a rigid plate by superposition)."""
     space, dx = bcs.u_space, tissue.dx
-    mu, lmbda = tissue.lame_parameters()
     u, v = ufl.TrialFunction(space), ufl.TestFunction(space)
     a, rhs = elasticity_forms(
-        u, v, mu=mu, lmbda=lmbda, biot_coefficient=tissue.biot_coefficient, pressure=pressure,
+        u, v, elasticity=tissue.elasticity, biot_coefficient=tissue.biot_coefficient, pressure=pressure,
         tractions=bcs.traction_terms, body_force=bcs.body_force, dx=dx,
     )  # fmt: skip
 
@@ -82,7 +139,7 @@ def solve_drained_displacement(
         return displacement, (stats,)
     with bcs.homogeneous():
         unit, unit_stats = solve(bcs.zero_loads(v, ufl.TestFunction(bcs.p_space))[0], "displacement_plate_unit")
-    coefficients = dict(mu=mu, lmbda=lmbda, biot_coefficient=tissue.biot_coefficient, dx=dx)
+    coefficients = dict(elasticity=tissue.elasticity, biot_coefficient=tissue.biot_coefficient, dx=dx)
     loaded = Residual(momentum_residual(displacement, pressure, v, tractions=bcs.traction_terms, body_force=bcs.body_force, **coefficients), space)
     response = Residual(momentum_residual(unit, None, v, **coefficients), space)
     delta = plate_displacement(bcs, loaded, response, time_s)
@@ -116,7 +173,7 @@ class SteadyBiot:
         """The steady fluid balance, then elasticity loaded by alpha p and the configured loads."""
         pressure, pressure_stats = solve_steady_pressure(self.config, self.tissue, self.bcs, self.p_space)
         displacement, displacement_stats = solve_drained_displacement(self.config, self.tissue, self.bcs, pressure, None)
-        return State(self.domain, self.tissue, self.bcs, pressure, displacement, (pressure_stats, *displacement_stats), label=label)
+        return State(self.domain, self.tissue, self.bcs, pressure, displacement, (*pressure_stats, *displacement_stats), label=label)
 
     def states(self) -> Iterator[State]:
         yield self.solve()

@@ -104,7 +104,8 @@ def build_view(
 
 
 def lesion_centre_m(config: Config) -> tuple[float, float, float]:
-    """Centre of the first lesion, or of the head if the case has none [m]: where the cuts go."""
+    """``centre`` of the first lesion (for a region lesion its given point, or its first part's reference point),
+    or the head centre if the case has no lesion [m]: where the cuts go."""
     return tuple(config.lesions[0].centre if config.lesions else config.load.head_centre)
 
 
