@@ -2,15 +2,15 @@
 oedema mask of a left proximal femur, on one 2 mm voxel grid (NIfTI, RAS+ world in mm).
 
 Geometry (world RAS+ mm: +x towards the patient's right; a left hip, so +x is medial, +y anterior, +z
-superior, as in the model's bone frame): a head sphere (radius 24 mm, centre HEAD_CENTRE_MM) and capsules for the neck (radius 15 mm, along the
-neck axis of 130 deg neck-shaft angle and 12 deg anteversion) and the shaft (radius 15 mm, vertical),
-joined by a smooth union (polynomial smooth minimum of the signed distances, blend 8 mm). The field
-of view ends 112 mm below the head centre, so the shaft leaves the image through its inferior face (the
-``cut`` boundary).
+superior, as in the model's bone frame): a head sphere (radius 24 mm, centre HEAD_CENTRE_MM) and capsules
+for the neck (radius 15 mm, along the neck axis of 130 deg neck-shaft angle and 12 deg anteversion) and
+the shaft (radius 15 mm, vertical), joined by a smooth union (polynomial smooth minimum of the signed
+distances, blend 8 mm). The field of view ends 112 mm below the head centre, so the shaft leaves the
+image through its inferior face (the ``cut`` boundary).
 
 Labels: 0 background, 1 trabecular bone, 2 cortex (the outer 2.5 mm of the bone, 1.5 mm under the
-cartilage), 3 articular cartilage (a 2-voxel layer outside the bone over
-the head cap within 70 deg of the superior pole: the ``articular`` boundary).
+cartilage), 3 articular cartilage (a 2-voxel layer outside the bone over the head cap within 70 deg of
+the superior pole: the ``articular`` boundary).
 
 CT [HU] = equivalent density rho_QCT / 0.0008 g/cm^3 per HU, plus Gaussian noise (sigma 25 HU): soft tissue
 40 HU; trabecular rho_QCT 0.15 g/cm^3 plus 0.22 g/cm^3 along the principal compressive group (a Gaussian
