@@ -374,6 +374,9 @@ def case_outputs(config: Config, folder: Path, problem) -> list[Output]:
     outputs += [StateSummary(), fields, ClusterTables()]
     if config.output.figures:
         outputs.append(Figures(config, fields))
+    from bmes_fem.output.images import image_outputs  # images -> outputs: imported here, not at the top
+
+    outputs += image_outputs(config)
     if config.analysis == "course":
         from bmes_fem.output.course import course_outputs
 
