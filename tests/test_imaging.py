@@ -1,6 +1,6 @@
 """Lesion indicator from a NIfTI voxel mask: volume of an ellipsoid mask, affine, smoothing, bad input."""
 
-import bmes_fem  # noqa: F401  (imports dolfinx_solver before dolfinx)
+import dolfinx_solver  # noqa: F401  (must precede any dolfinx import)
 
 # isort: split
 import math
