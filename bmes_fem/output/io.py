@@ -10,44 +10,57 @@ import json
 import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import numpy as np
 from dolfinx import fem
 from mpi4py import MPI
 
+from bmes_fem import interrupt
 from bmes_fem.mesh.domain import Domain
 
 
 @contextmanager
 def atomic_directory(final: Path, comm: MPI.Comm) -> Iterator[Path]:
-    """Yield a temporary folder (same on all ranks) renamed to ``final`` on success, deleted on failure."""
-    created_parent = False
+    """Yield a temporary folder (same on all ranks) renamed to ``final`` on success, deleted on failure (collective).
+
+    The folder is deleted on any exception in the block, and also if the Ctrl-C watchdog ends the process
+    (bmes_fem.interrupt); a parent made for it goes too when left empty. Before the rename the ranks agree:
+    a SIGINT on any rank deletes the folder on all. The rename itself is not interrupted half-way.
+    """
     temporary = None
-    if comm.rank == 0:
-        created_parent = not final.parent.exists()
-        final.parent.mkdir(parents=True, exist_ok=True)
-        temporary = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-", dir=final.parent))
-    temporary = comm.bcast(temporary, root=0)
+    created_parent = False
+
+    def remove() -> None:
+        shutil.rmtree(temporary, ignore_errors=True)
+        if created_parent and final.parent.is_dir() and not any(final.parent.iterdir()):
+            final.parent.rmdir()
+
     try:
-        yield temporary
-        comm.barrier()
-    except BaseException:
         if comm.rank == 0:
-            shutil.rmtree(temporary, ignore_errors=True)
-            if created_parent and not any(final.parent.iterdir()):
-                final.parent.rmdir()
+            with interrupt.deferred():  # a SIGINT here is raised once `remove` can see what was made
+                created_parent = not final.parent.exists()
+                final.parent.mkdir(parents=True, exist_ok=True)
+                temporary = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-", dir=final.parent))
+        temporary = comm.bcast(temporary, root=0)
+        with interrupt.cleanup(remove) if comm.rank == 0 else nullcontext():
+            yield temporary
+            interrupt.agree(comm)
+            with interrupt.deferred():
+                if comm.rank == 0:
+                    previous = final.with_name(f".{final.name}.previous") if final.exists() else None
+                    if previous is not None:
+                        shutil.rmtree(previous, ignore_errors=True)
+                        final.rename(previous)
+                    temporary.rename(final)
+                    if previous is not None:
+                        shutil.rmtree(previous)
+                comm.barrier()
+    except BaseException:
+        if comm.rank == 0 and temporary is not None:
+            remove()
         raise
-    if comm.rank == 0:
-        previous = final.with_name(f".{final.name}.previous") if final.exists() else None
-        if previous is not None:
-            shutil.rmtree(previous, ignore_errors=True)
-            final.rename(previous)
-        temporary.rename(final)
-        if previous is not None:
-            shutil.rmtree(previous)
-    comm.barrier()
 
 
 def write_json(path: Path, data: Mapping, comm: MPI.Comm) -> None:
