@@ -46,8 +46,11 @@ def _iterations(state: State) -> str:
 
 
 def _close(outputs: list[Output]) -> None:
-    """Close every output (collective); a Ctrl-C meanwhile is raised after the last one, so that no writer
-    is left open to write into the deleted folder when it is freed."""
+    """Close every output (collective), so that no writer is left open to write into the deleted folder when it is
+    freed; a Ctrl-C meanwhile is raised after the last one. After a Ctrl-C nothing is closed: the command ends
+    the process without freeing anything (bmes_fem.cli.main), and a rank may be stuck in another collective."""
+    if interrupt.received():
+        return
     with interrupt.deferred():
         for output in outputs:
             output.close()

@@ -26,7 +26,7 @@ from bmes_fem.errors import BmesError, ConfigError
 
 # Only the standard library and bmes_fem's light modules above: `main` installs the Ctrl-C handler before
 # anything heavy (MPI, the config stack, the solver) is imported.
-EXIT_ERROR, EXIT_INTERRUPTED = 1, interrupt.EXIT_INTERRUPTED
+EXIT_ERROR = 1  # Ctrl-C: bmes_fem.interrupt.EXIT_INTERRUPTED (130)
 #: modules that add their own sub-command with ``register(commands)``
 #: commands that run cases in child processes and stop them themselves on Ctrl-C (bmes_fem.studies.executor):
 #: the watchdog leaves them the executor's stop time, and as long again to write the table of the finished cases
@@ -164,11 +164,20 @@ def parser() -> argparse.ArgumentParser:
     return main
 
 
+def _stop(guard: interrupt.Guard) -> None:
+    """End an interrupted command: flush standard output, then `Guard.exit_now` (one line, exit code 130)."""
+    sys.stdout.flush()
+    guard.exit_now()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run ``bmes``: exit code 0, 1 for a BmesError (one line on standard error, rank 0) or 130 for Ctrl-C.
 
     The Ctrl-C handler (bmes_fem.interrupt) is installed first, so a SIGINT during the imports, MPI start-up
-    or any later stage ends the same way; any exception after a SIGINT counts as the interrupt.
+    or any later stage ends the same way; any exception after a SIGINT counts as the interrupt. Once the
+    interrupted command has cleaned up, the process ends here (``os._exit(130)``): no finaliser, PETSc or MPI
+    finalisation runs, which could wait for ever on a rank still inside a collective (mpiexec then ends the
+    other ranks and returns 130).
     """
     with interrupt.guard() as guard:
         try:
@@ -193,9 +202,9 @@ def main(argv: list[str] | None = None) -> int:
         except BaseException as err:  # KeyboardInterrupt, or what a library made of it (a PETSc error, an ImportError)
             if not (guard.received or isinstance(err, KeyboardInterrupt)):
                 raise
-        if guard.received:  # also a SIGINT after the last checkpoint: the case is complete, the run still stops
-            guard.report()
-            return EXIT_INTERRUPTED
+            _stop(guard)  # here, while the traceback holds its frames: a writer freed now would write into the deleted folder
+        if guard.received:  # a SIGINT after the last checkpoint: the case is complete, the run stops all the same
+            _stop(guard)
         return result if isinstance(result, int) else 0
 
 

@@ -13,11 +13,13 @@ until the call returns. So `guard`:
   (collective) raises it on every rank when one rank has it, and any exception that ends a run after a
   SIGINT counts as the interrupt;
 - drops the "Exception ignored" report of a KeyboardInterrupt raised inside a finaliser;
-- arms a watchdog thread, woken through `signal.set_wakeup_fd` (so also while the main thread is in C code
-  that releases the interpreter lock): if the process still runs GRACE_S after the first SIGINT, or a second
-  SIGINT comes, it runs the registered clean-ups (the partial results folder), prints the line and ends the
-  process with ``os._exit(130)``. A C call that holds the interpreter lock (a PETSc factorisation) ends
-  before the watchdog can act.
+- ends the process with `Guard.exit_now`: the registered clean-ups (a partial results folder), the line on
+  the announcing rank, ``os._exit(130)``. The command calls it once it has unwound (no finaliser, PETSc or
+  MPI finalisation then runs: freed, an open writer would write into the deleted folder, and a rank could
+  wait for ever on one still inside a collective); a watchdog thread, woken through `signal.set_wakeup_fd`
+  (so also while the main thread is in C code that releases the interpreter lock), calls it if the process
+  still runs GRACE_S after the first SIGINT or at a second SIGINT. A C call that holds the interpreter lock
+  (a PETSc factorisation) ends before the watchdog can act.
 
 Only the command line installs it (bmes_fem.cli.main); importing bmes_fem changes no signal handler, and
 without a guard `checkpoint` does nothing and `agree` only synchronises.
@@ -57,8 +59,7 @@ class Guard:
         self.announce = launcher_rank() == 0  # the rank that prints the line; set again once MPI is up
         self._deferred = 0
         self._cleanups: list[Callable[[], None]] = []
-        self._reported = False
-        self._report_lock, self._exit_lock = threading.Lock(), threading.Lock()
+        self._exit_lock = threading.Lock()
         self._read_fd, self._write_fd = os.pipe()
         self._watchdog = threading.Thread(target=self._watch, name="bmes-interrupt-watchdog", daemon=True)
         self._previous: tuple | None = None
@@ -124,19 +125,12 @@ class Guard:
 
     @contextmanager
     def cleanup(self, function: Callable[[], None]) -> Iterator[None]:
-        """Run ``function`` (e.g. remove a partial folder) if the watchdog ends the process inside the block."""
+        """Run ``function`` (e.g. remove a partial folder) if `exit_now` ends the process inside the block."""
         self._cleanups.append(function)
         try:
             yield
         finally:
             self._cleanups.remove(function)
-
-    def report(self) -> None:
-        """Print the line once, on the announcing rank (standard error, unbuffered: also from the watchdog)."""
-        with self._report_lock:
-            if self.announce and not self._reported:
-                os.write(2, f"{MESSAGE}\n".encode())
-            self._reported = True
 
     def exit_now(self) -> None:
         """Run the clean-ups, print the line, end the process with exit code 130 (no unwinding, no finalisers)."""
@@ -144,7 +138,8 @@ class Guard:
         for function in list(self._cleanups):
             with suppress(Exception):  # the process ends whatever a clean-up does
                 function()
-        self.report()
+        if self.announce:
+            os.write(2, f"{MESSAGE}\n".encode())  # unbuffered: the main thread may hold sys.stderr's lock
         os._exit(EXIT_INTERRUPTED)
 
 

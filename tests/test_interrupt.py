@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from bmes_fem.interrupt import EXIT_INTERRUPTED, GRACE_S, MESSAGE
 
@@ -23,16 +24,33 @@ STARTUP_S = 0.3  # start-up: the signal this long after the spawn, once the comm
 # gmsh's mesher, the PETSc set-up and solve, the VTU writer, VTK's rendering
 STAGES = [("start-up", 0.0), ("mesh", 0.5), ("setup", 0.1), ("solve", 0.5), ("write_fields", 0.2), ("figures", 1.0)]
 MPI_STAGES = [("mesh", 0.5), ("solve", 0.5)]  # rank 0 in gmsh while rank 1 waits in a broadcast; both in PETSc
+COARSE_HEAD = Path("configs/femoral_head_coarse.yaml")
+# 2000 backward-Euler steps of a drained column (structured box, 4 x 6 tetrahedra), fields written at every step
+COLUMN = {
+    "case": "column",
+    "analysis": "transient",
+    "geometry": {"kind": "box", "lengths": ["12.5 mm", "12.5 mm", "50 mm"], "divisions": [1, 1, 4]},
+    "lesions": [],
+    "boundary_conditions": [
+        {"boundary": ["xmin", "xmax", "ymin", "ymax", "zmin"], "kind": "roller"},
+        {"boundary": "zmax", "kind": "normal_pressure", "value": "1e4 Pa"},
+        {"boundary": "zmax", "kind": "drained", "pressure": "0 Pa"},
+    ],
+    "transient": {"time": {"time_step": "0.01 s", "end_time": "20 s", "snapshot_every": 1}},
+    "solver": {"preset": "direct"},
+}
 
 
 def _threads(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/task"))
 
 
-def _interrupt(results: Path, stage: str, delay_s: float, mpi_ranks: int = 1) -> tuple[subprocess.Popen, str, str, float]:
-    """Start ``bmes -v run`` of the coarse head (with figures), send SIGINT to its process group (as a terminal's
-    Ctrl-C does) ``delay_s`` after the stage started; (process, stdout, stderr, seconds from signal to exit)."""
-    command = [str(BIN / "bmes"), "-v", "run", "configs/femoral_head_coarse.yaml", "--results-dir", str(results), "--set", "output.figures=true"]
+def _interrupt(
+    results: Path, stage: str, delay_s: float, mpi_ranks: int = 1, config: Path = COARSE_HEAD
+) -> tuple[subprocess.Popen, str, str, float]:
+    """Start ``bmes -v run`` of ``config`` (with figures), send SIGINT to its process group (as a terminal's Ctrl-C
+    does) ``delay_s`` after the stage started; (process, stdout, stderr, seconds from signal to exit)."""
+    command = [str(BIN / "bmes"), "-v", "run", str(config), "--results-dir", str(results), "--set", "output.figures=true"]
     if mpi_ranks > 1:
         command = [str(BIN / "mpirun"), "-n", str(mpi_ranks), *command]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
@@ -56,6 +74,7 @@ def _interrupt(results: Path, stage: str, delay_s: float, mpi_ranks: int = 1) ->
 
 
 def _assert_interrupted(process: subprocess.Popen, stderr: str, seconds: float, results: Path) -> None:
+    print(f"signal to exit {seconds:.2f} s")  # shown with -s
     assert process.returncode == EXIT_INTERRUPTED, stderr
     assert stderr == f"{MESSAGE}\n"
     assert not results.exists(), sorted(results.rglob("*"))
@@ -80,6 +99,18 @@ def test_ctrl_c_under_mpirun_exits_130_with_one_line_and_leaves_nothing(tmp_path
     process, stdout, stderr, seconds = _interrupt(results, stage, delay_s, mpi_ranks=2)
     _assert_interrupted(process, stderr, seconds, results)
     assert "Sending Ctrl-C to processes as requested" in stdout
+
+
+@pytest.mark.parametrize("mpi_ranks", [1, 2])
+def test_ctrl_c_during_time_steps_leaves_no_open_writer_to_abort_the_process(tmp_path, mpi_ranks):
+    """The time-series writers stay open when the run is interrupted: the process ends before they are freed
+    (freed, a writer wrote into the deleted folder, and ADIOS2 aborted the process: exit code -6)."""
+    config = tmp_path / "column.yaml"
+    config.write_text(yaml.safe_dump(COLUMN))
+    results = tmp_path / "results"
+    process, stdout, stderr, seconds = _interrupt(results, "solve", 1.0, mpi_ranks, config)
+    _assert_interrupted(process, stderr, seconds, results)
+    assert "time steps" in stdout
 
 
 def _python(code: str, *args: str) -> subprocess.CompletedProcess:
