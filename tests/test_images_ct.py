@@ -2,7 +2,7 @@
 the closed-form cell averages of a power law on a linear density field, a DICOM series against its NIfTI, and
 the errors of a CT without calibration, with a CT number out of range, or that misses the mesh."""
 
-import bmes_fem  # noqa: F401  (imports dolfinx_solver before dolfinx)
+import dolfinx_solver  # noqa: F401  (must precede any dolfinx import)
 
 # isort: split
 import math

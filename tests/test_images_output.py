@@ -2,7 +2,7 @@
 excess fluid content against its definition, the Dice coefficient, the slice figure, and a whole case from images
 (segmentation, CT material, mask lesion) writing its NIfTI results on the input grid."""
 
-import bmes_fem  # noqa: F401  (imports dolfinx_solver before dolfinx)
+import dolfinx_solver  # noqa: F401  (must precede any dolfinx import)
 
 # isort: split
 import math

@@ -2,7 +2,7 @@
 label's volume and surface, respects the affine, names its boundaries from the labels and the image edge; bad
 label images, masks and grids are one error line naming the files."""
 
-import bmes_fem  # noqa: F401  (imports dolfinx_solver before dolfinx)
+import dolfinx_solver  # noqa: F401  (must precede any dolfinx import)
 
 # isort: split
 import nibabel

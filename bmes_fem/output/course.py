@@ -25,9 +25,9 @@ from dolfinx import fem
 
 from bmes_fem.config.case import Config
 from bmes_fem.config.course import WEEK_S
+from bmes_fem.output.base import Output
 from bmes_fem.output.files import FIGURES_DIR
 from bmes_fem.output.io import gather_grid
-from bmes_fem.output.outputs import Output
 from bmes_fem.output.progress import LOG
 from bmes_fem.post.analysis import StateAnalysis
 from bmes_fem.post.fields import cell_fields, mechanics_summary, pressure_summary

@@ -3,8 +3,10 @@ with the same operator (:class:`BlockSolver`, the Biot time step).
 
 Presets (``direct``, ``iterative``, ``auto``) are PETSc options as data (:mod:`bmes_fem.solve.presets`),
 set under the prefix ``bmes_<name>_`` with the user's ``solver.petsc_options`` on top; ``auto`` picks
-one of the other two by estimated memory and time (:mod:`bmes_fem.solve.auto`). An unconverged solve
-raises SolverError naming the preset, the KSP reason, the iterations and the residual.
+one of the other two by estimated memory and time (:mod:`bmes_fem.solve.auto`). A failed solve raises
+SolverError: a failed factorisation as a singular operator, a non-finite residual or solution as such,
+an unconverged iteration naming the preset, the KSP reason, the iterations, the residual and the options.
+The solve that failed adds where (bmes_fem.solve.failure).
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ __all__ = ["BlockSolver", "SolveStats", "rigid_body_modes", "solve_linear"]
 
 NEST_KIND = [["baij", "aij"], ["aij", "aij"]]  # displacement block with block size gdim: faster products
 REASONS = {getattr(PETSc.KSP.ConvergedReason, key): key for key in dir(PETSc.KSP.ConvergedReason) if key.isupper()}
+PC_FAILURES = {getattr(PETSc.PC.FailedReason, key): key for key in dir(PETSc.PC.FailedReason) if key.isupper()}
+#: factorisation failures that mean a singular operator: a zero pivot, or another MUMPS error (FACTOR_OTHER)
+SINGULAR = {PETSc.PC.FailedReason.FACTOR_STRUCT_ZEROPIVOT, PETSc.PC.FailedReason.FACTOR_NUMERIC_ZEROPIVOT, PETSc.PC.FailedReason.FACTOR_OTHER}
 
 
 @dataclass(frozen=True)
@@ -71,14 +76,44 @@ def _check_preset(preset: str) -> None:
 def _check_converged(
     ksp: PETSc.KSP, name: str, preset: str, options: Mapping[str, object], field_residuals: Sequence[float] = ()
 ) -> None:
+    """SolverError unless ``ksp`` converged: a failed preconditioner (a singular operator when a factorisation of
+    finite entries failed), a non-finite residual, or an unconverged iteration with its residuals and options."""
     reason = ksp.getConvergedReason()
     if reason > 0:
         return
+    solve = f"{name} solve with solver.preset '{preset}'"
+    if reason == PETSc.KSP.ConvergedReason.DIVERGED_PCSETUP_FAILED:
+        failed = ksp.getPC().getFailedReason()
+        if failed in SINGULAR:
+            if not _finite_operator(ksp):
+                raise SolverError(f"{solve} failed: the operator has non-finite entries (NaN or Inf)")
+            raise SolverError(f"{solve} failed: singular operator ({PC_FAILURES[failed]}): check that rigid motion is constrained")
+        if failed == PETSc.PC.FailedReason.FACTOR_OUTMEMORY:  # MUMPS: also the delayed pivots of a singular operator in parallel
+            raise SolverError(
+                f"{solve} failed: the factorisation ran out of memory (FACTOR_OUTMEMORY): a singular operator (check that rigid "
+                f"motion is constrained) or a problem too large for the direct preset (try solver.preset: iterative)"
+            )
+        raise SolverError(f"{solve} failed: the preconditioner failed ({PC_FAILURES.get(failed, failed)})")
+    if reason == PETSc.KSP.ConvergedReason.DIVERGED_NANORINF:
+        raise SolverError(f"{solve} failed: the residual is not finite (NaN or Inf) after {ksp.getIterationNumber()} iterations")
     fields = f"; per-field relative residuals {', '.join(f'{r:.2e}' for r in field_residuals)}" if field_residuals else ""
     raise SolverError(
-        f"{name} solve with solver.preset '{preset}' did not converge: reason {reason}, {ksp.getIterationNumber()} "
+        f"{solve} did not converge: reason {reason}, {ksp.getIterationNumber()} "
         f"iterations, residual norm {ksp.getResidualNorm():.3e} ({REASONS.get(reason, 'unknown')}{fields}; options: {dict(options)})"
     )
+
+
+def _finite_operator(ksp: PETSc.KSP) -> bool:
+    """The (monolithic) operator of ``ksp`` has only finite entries (collective; a nest counts as finite)."""
+    operator = ksp.getOperators()[0]
+    return operator.getType() == PETSc.Mat.Type.NEST or bool(np.isfinite(operator.norm(PETSc.NormType.FROBENIUS)))
+
+
+def _check_finite(functions: Sequence[fem.Function], name: str, preset: str) -> None:
+    """SolverError on every rank if a solution has a non-finite value on any rank (collective)."""
+    local = all(np.all(np.isfinite(function.x.array)) for function in functions)
+    if not functions[0].function_space.mesh.comm.allreduce(local, op=MPI.LAND):
+        raise SolverError(f"{name} solve with solver.preset '{preset}' returned non-finite values (NaN or Inf)")
 
 
 def _local_vectors(vector: PETSc.Vec) -> list[PETSc.Vec]:
@@ -169,8 +204,7 @@ def solve_linear(
     _check_converged(ksp, name, choice.preset, options)
     solution.x.array[: x.getLocalSize()] = x.array_r
     solution.x.scatter_forward()
-    if not np.all(np.isfinite(solution.x.array)):
-        raise SolverError(f"{name} solve with solver.preset '{choice.preset}' returned non-finite values")
+    _check_finite([solution], name, choice.preset)
     stats = SolveStats(
         name, dofs, ksp.getIterationNumber(), _residual_norm(A, x, b), time.perf_counter() - start, choice.preset, preset_reason=choice.reason
     )
@@ -365,6 +399,7 @@ class BlockSolver:
         fem_petsc.assign(self.x, solution)
         for function in solution:
             function.x.scatter_forward()
+        _check_finite(solution, self.name, self.preset)  # a direct solve of non-finite data "converges"
         iterations = self.ksp.getIterationNumber()
         return SolveStats(
             self.name, self.dofs, iterations, residual, time.perf_counter() - start, self.preset, field_residuals, self.preset_reason
