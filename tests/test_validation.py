@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 HEALTHY = ROOT / "configs" / "femoral_head_healthy.yaml"
 COARSE_MESH = {"mesh.size": "6 mm", "mesh.lesion_size": "3 mm"}
 
-MEASURED = {"source": "test source", "mark": "D", "setting": "test", "reported": "10-30 mmHg", "basis": "test",
+MEASURED = {"study": "test2000", "source": "test source", "mark": "D", "setting": "test", "reported": "10-30 mmHg", "basis": "test",
             "low": "10 mmHg", "high": "30 mmHg"}  # fmt: skip
 HEALTHY_MEAN = {"quantity": "pressure.p_healthy_trabecular_mean_mmHg", "description": "healthy mean"}
 
@@ -67,6 +67,8 @@ def test_shipped_files_name_their_sources_and_share_runs():
 BAD_FILES = {
     "unknown_key": ({"measurment": MEASURED}, "unknown key 'measurment'"),
     "no_source": ({"measurement": {"source": None}}, "key 'measurement.source'"),
+    "no_study": ({"measurement": {"study": None}}, "key 'measurement.study'"),
+    "bad_study": ({"measurement": {"study": "Ficat 1985"}}, "measurement.study"),
     "no_interval": ({"measurement": {"low": None, "high": None}}, "give value and sd, or low and/or high"),
     "sd_without_value": ({"measurement": {"low": None, "high": None, "sd": "5 mmHg"}}, "sd needs value"),
     "wrong_unit": ({"measurement": {"high": "30 mm"}}, "measurement.high = '30 mm': expected a quantity in mmHg"),
