@@ -164,6 +164,10 @@ def test_validate_reproduces_closed_forms(tmp_path, capsys):
     p_inf = (filtration * 24.0 + drainage * 30.0) / (filtration + drainage)
     assert float(rows["tourniquet"]["model"]) == pytest.approx(p_inf * (1.0 - ratio**3), rel=0.01)
     assert "healthy_below" in printed and (results / REPORT_DIR / "forest.png").stat().st_size > 10_000
+    # the example spec fits L everywhere and the storage in a transient case: both rows use calibrated defaults
+    assert rows["healthy_inside"]["calibrated_parameters"] == "fluid.capillary_filtration"
+    assert rows["tourniquet"]["calibrated_parameters"] == "fluid.capillary_filtration fluid.vascular_storage"
+    assert "| calibrated (in the all-data fit) |" in printed and "| yes |" in printed
     assert len(list((results / "validation_cases" / "cases").iterdir())) == 2  # the two healthy rows share one run
 
 
