@@ -308,8 +308,10 @@ def _noisy(values: list[RowValues], measured: dict[str, float]) -> list[RowValue
 @pytest.mark.slow  # 12 runs of the ball and the truth run in subprocesses, then 10 x 4 posteriors
 def test_synthetic_data_are_recovered_in_9_of_10_seeds(ball):
     """Measured = the run at TRUTH + N(0, 0.3 mmHg): the all-data 95 % credible intervals hold both parameters in at
-    least 9 of 10 seeds, and each row's held-out 95 % predictive interval holds its noise-free value in at least 9 of
-    10 seeds (all four rows at once: printed, about 0.95^4 ~ 0.8 of the seeds expected if they were independent)."""
+    least 9 of 10 seeds, and each row's held-out 95 % predictive interval holds its noise-free value in at least 8 of
+    10 seeds. Measured: 9 of 10; per row 9, 8, 9, 9 (the mid row misses in seed 3, whose noise holds a 2.6 SD draw,
+    and in seed 8, where all three rows it is fitted on are low); for an exact 95 % interval P(<= 8 of 10) = 0.086,
+    so asking 9 of 10 of each of four rows would fail about one set of seeds in three (0.30)."""
     _, _, spec, values, truth, _ = ball
     t_truth = np.array([np.log(8e-9 / 3e-9) / np.log(10.0), (12.0 - 5.0) / 15.0])
     credible, predictive, credible_widths, predictive_widths = [], [], [], []
@@ -332,7 +334,7 @@ def test_synthetic_data_are_recovered_in_9_of_10_seeds(ball):
           f"surrogate LOO RMSE [mmHg] {loo}")  # fmt: skip
     assert max(loo.values()) < 0.5 * NOISE_SD_MMHG, loo  # surrogate error below the noise
     assert sum(credible) >= 9, credible
-    assert min(per_row.values()) >= 9, per_row
+    assert min(per_row.values()) >= 8, per_row
     assert np.all(np.mean(credible_widths, axis=0) < 0.5)  # the data inform both parameters (the prior's 95 %: 0.95)
 
 
