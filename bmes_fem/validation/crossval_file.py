@@ -26,6 +26,9 @@ A fitted parameter applies to a run (`applies`) unless
 Each row is run over a design in the parameters that apply to it (its runs: the case, and the reference case of a
 ratio): max(``minimum``, ``points_per_parameter`` x k) Latin-hypercube points in [0, 1]^k (seeded), plus the 2^k
 corners if ``corners``; a row with no parameter that applies runs once.
+
+Each row's likelihood (`RowLikelihood`): a Gaussian for a mean and SD or a range (read as a 95 % interval), a
+smooth step of width ``limit_scale`` x |limit| for a one-sided limit.
 """
 
 from __future__ import annotations
