@@ -48,7 +48,7 @@ def worker(args: argparse.Namespace) -> None:
     start = time.perf_counter()
     import resource
 
-    import bmes_fem  # noqa: F401  (imports dolfinx_solver before dolfinx)
+    import dolfinx_solver  # noqa: F401  (must precede any dolfinx import)
 
     # isort: split
     from mpi4py import MPI

@@ -95,7 +95,7 @@ def worker(args: argparse.Namespace) -> None:
     """One run in this (MPI) process group; rank 0 writes its row as JSON to ``args.row_out``."""
     import resource
 
-    import bmes_fem  # noqa: F401  (imports dolfinx_solver before dolfinx)
+    import dolfinx_solver  # noqa: F401  (must precede any dolfinx import)
 
     # isort: split
     import numpy as np

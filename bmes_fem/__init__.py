@@ -7,24 +7,31 @@ The public API::
     result = run_case(config)                      # writes results/<case>/, returns a Result
     result["pressure.p_lesion_peak_mmHg"]           # a summary scalar by its dotted name
 
-`run_case` is imported on first use, so the configuration and the pictures (bmes_fem.view) load
-without the solver stack.
+Every name is imported on first use: ``import bmes_fem`` loads neither MPI, the configuration stack nor
+the solver, so the ``bmes`` command installs its Ctrl-C handler (bmes_fem.interrupt) before any of them.
+The subpackages that import DOLFINx (mesh, physics, solve, post, output, verification) import
+dolfinx_solver first, as it must precede any dolfinx import; code that imports dolfinx itself does the same.
 """
 
-from importlib.metadata import version
+import importlib
 
-import dolfinx_solver  # noqa: F401  (orders MPI ahead of the compiled bindings; must precede any dolfinx import)
-
-from bmes_fem.config import Config, load_config, parse_config, with_overrides
-from bmes_fem.result import Result
-
-__version__ = version("bmes_fem")
-__all__ = ["Config", "Result", "__version__", "load_config", "parse_config", "run_case", "with_overrides"]
+#: public name -> the module that defines it
+_PUBLIC = {
+    "Config": "bmes_fem.config",
+    "load_config": "bmes_fem.config",
+    "parse_config": "bmes_fem.config",
+    "with_overrides": "bmes_fem.config",
+    "Result": "bmes_fem.result",
+    "run_case": "bmes_fem.api",
+}
+__all__ = ["__version__", *_PUBLIC]
 
 
 def __getattr__(name: str):
-    if name == "run_case":
-        from bmes_fem.api import run_case
+    if name == "__version__":
+        from importlib.metadata import version
 
-        return run_case
+        return version("bmes_fem")
+    if name in _PUBLIC:
+        return getattr(importlib.import_module(_PUBLIC[name]), name)
     raise AttributeError(f"module 'bmes_fem' has no attribute {name!r}")

@@ -3,23 +3,27 @@
 A case is a road with one fork, the analysis: mesh -> problem (steady or transient) -> states ->
 outputs. The problem yields its solved states; every output (bmes_fem.output.outputs) sees each state
 (``on_state``), then the analysis of the last state (``finish``), and adds its entries to the summary.
-Everything is written into a temporary folder that becomes ``results/<case>/`` only when complete.
+Everything is written into a temporary folder that becomes ``results/<case>/`` only when complete; when
+the run fails or is interrupted, every output is closed (``close``) before that folder is deleted.
 """
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from importlib.metadata import version
 from pathlib import Path
 
 from mpi4py import MPI
 
+from bmes_fem import interrupt
 from bmes_fem.config.case import Config
 from bmes_fem.config.loader import load_config
 from bmes_fem.mesh.build import build_domain
 from bmes_fem.mesh.domain import Domain
+from bmes_fem.output.base import Output
 from bmes_fem.output.files import RESOLVED_CONFIG_FILE, SUMMARY_FILE
 from bmes_fem.output.io import atomic_directory, write_json, write_text
-from bmes_fem.output.outputs import Output, case_outputs
+from bmes_fem.output.outputs import case_outputs
 from bmes_fem.output.progress import LOG, Progress
 from bmes_fem.post.analysis import analyse
 from bmes_fem.result import Result
@@ -41,6 +45,17 @@ def _iterations(state: State) -> str:
     return f"{state.label}, {solves}"
 
 
+def _close(outputs: list[Output]) -> None:
+    """Close every output (collective), so that no writer is left open to write into the deleted folder when it is
+    freed; a Ctrl-C meanwhile is raised after the last one. After a Ctrl-C nothing is closed: the command ends
+    the process without freeing anything (bmes_fem.cli.main), and a rank may be stuck in another collective."""
+    if interrupt.received():
+        return
+    with interrupt.deferred():
+        for output in outputs:
+            output.close()
+
+
 def run_case(
     config: Config | str | Path,
     comm: MPI.Comm = MPI.COMM_WORLD,
@@ -60,9 +75,10 @@ def run_case(
         domain = build_domain(config, comm)
     with progress.stage("setup"):
         problem = build_problem(domain, config)
-    with atomic_directory(config.case_dir, comm) as folder:
+    with atomic_directory(config.case_dir, comm) as folder, ExitStack() as closing:
         write_text(folder / RESOLVED_CONFIG_FILE, config.to_yaml(), comm)
         outputs = case_outputs(config, folder, problem) + list(extra_outputs or [])
+        closing.callback(_close, outputs)  # also on failure, before atomic_directory deletes the folder
         with progress.stage("solve"):
             description = "time steps" if problem.state_count > 1 else "steady state"
             for state in progress.track(problem.states(), problem.state_count, description, _iterations):

@@ -21,21 +21,23 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-import yaml
-from mpi4py import MPI
-
-from bmes_fem import __version__
+from bmes_fem import interrupt
 from bmes_fem.errors import BmesError, ConfigError
-from bmes_fem.view.variables import VARIABLES
-from bmes_fem.view.views import CAMERAS, VIEWS
 
-EXIT_ERROR, EXIT_INTERRUPTED = 1, 130
+# Only the standard library and bmes_fem's light modules above: `main` installs the Ctrl-C handler before
+# anything heavy (MPI, the config stack, the solver) is imported.
+EXIT_ERROR = 1  # Ctrl-C: bmes_fem.interrupt.EXIT_INTERRUPTED (130)
 #: modules that add their own sub-command with ``register(commands)``
+#: commands that run cases in child processes and stop them themselves on Ctrl-C (bmes_fem.studies.executor):
+#: the watchdog leaves them the executor's stop time, and as long again to write the table of the finished cases
+CASE_RUNNERS = ("study", "validate", "calibrate")
 COMMAND_MODULES: tuple[str, ...] = ("bmes_fem.verification.command", "bmes_fem.studies.command", "bmes_fem.validation.command")
 
 
 def _overrides(pairs: list[str]) -> dict[str, object]:
     """``KEY=VALUE`` pairs (VALUE read as YAML: ``28 mmHg``, ``0.3``, ``[1, 2, 3]``) as dotted overrides."""
+    import yaml
+
     overrides = {}
     for pair in pairs:
         key, separator, value = pair.partition("=")
@@ -59,6 +61,8 @@ def _key_figures(summary: dict) -> str:
 
 
 def _run(args: argparse.Namespace) -> None:
+    from mpi4py import MPI
+
     from bmes_fem.api import run_case
     from bmes_fem.config.loader import load_config
     from bmes_fem.output.progress import LOG
@@ -73,6 +77,8 @@ def _run(args: argparse.Namespace) -> None:
 
 
 def _mesh(args: argparse.Namespace) -> None:
+    from mpi4py import MPI
+
     from bmes_fem.config.loader import load_config
     from bmes_fem.mesh.quality import mesh_report
 
@@ -83,6 +89,7 @@ def _mesh(args: argparse.Namespace) -> None:
 
 def _render(args: argparse.Namespace) -> None:
     from bmes_fem.view import render
+    from bmes_fem.view.views import VIEWS
 
     for path in render.render_case(args.case_dir, args.view or VIEWS, args.camera or ("anterior",)):
         print(path)
@@ -109,6 +116,10 @@ def _command(commands, name: str, handler: Callable[[argparse.Namespace], None],
 
 def parser() -> argparse.ArgumentParser:
     """The ``bmes`` argument parser with every sub-command."""
+    from bmes_fem import __version__
+    from bmes_fem.view.variables import VARIABLES
+    from bmes_fem.view.views import CAMERAS, VIEWS
+
     common = argparse.ArgumentParser(add_help=False)
     verbosity = common.add_mutually_exclusive_group()
     for flags, level, text in ((("-q", "--quiet"), -1, "print warnings and errors only"), (("-v", "--verbose"), 1, "print solver details too")):
@@ -153,23 +164,48 @@ def parser() -> argparse.ArgumentParser:
     return main
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    comm = MPI.COMM_WORLD
-    from bmes_fem.output.progress import configure_logging
+def _stop(guard: interrupt.Guard) -> None:
+    """End an interrupted command: flush standard output, then `Guard.exit_now` (one line, exit code 130)."""
+    sys.stdout.flush()
+    guard.exit_now()
 
-    configure_logging(getattr(args, "verbosity", 0), comm)  # -q / -v before or after the command
-    try:
-        result = args.handler(args)
-    except BmesError as err:
-        if comm.rank == 0:
-            print(f"bmes: error: {err}", file=sys.stderr)
-        return EXIT_ERROR
-    except KeyboardInterrupt:
-        if comm.rank == 0:
-            print("bmes: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    return result if isinstance(result, int) else 0
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``bmes``: exit code 0, 1 for a BmesError (one line on standard error, rank 0) or 130 for Ctrl-C.
+
+    The Ctrl-C handler (bmes_fem.interrupt) is installed first, so a SIGINT during the imports, MPI start-up
+    or any later stage ends the same way; any exception after a SIGINT counts as the interrupt. Once the
+    interrupted command has cleaned up, the process ends here (``os._exit(130)``): no finaliser, PETSc or MPI
+    finalisation runs, which could wait for ever on a rank still inside a collective (mpiexec then ends the
+    other ranks and returns 130).
+    """
+    with interrupt.guard() as guard:
+        try:
+            args = parser().parse_args(argv)
+            from mpi4py import MPI
+
+            from bmes_fem.output.progress import configure_logging
+
+            guard.announce = MPI.COMM_WORLD.rank == 0
+            if args.command in CASE_RUNNERS:
+                from bmes_fem.studies.executor import STOP_WAIT_S
+
+                guard.grace_s = 2 * STOP_WAIT_S
+            configure_logging(getattr(args, "verbosity", 0), MPI.COMM_WORLD)  # -q / -v before or after the command
+            interrupt.checkpoint()  # a SIGINT that came during the imports
+            result = args.handler(args)
+        except BmesError as err:
+            if not guard.received:
+                if guard.announce:
+                    print(f"bmes: error: {err}", file=sys.stderr)
+                return EXIT_ERROR
+        except BaseException as err:  # KeyboardInterrupt, or what a library made of it (a PETSc error, an ImportError)
+            if not (guard.received or isinstance(err, KeyboardInterrupt)):
+                raise
+            _stop(guard)  # here, while the traceback holds its frames: a writer freed now would write into the deleted folder
+        if guard.received:  # a SIGINT after the last checkpoint: the case is complete, the run stops all the same
+            _stop(guard)
+        return result if isinstance(result, int) else 0
 
 
 if __name__ == "__main__":

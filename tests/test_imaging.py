@@ -1,7 +1,7 @@
 """Lesion indicator from a NIfTI voxel mask: volume of an ellipsoid mask, affine, smoothing (against the closed
 form of a blurred half-space), and the mask reaching the materials."""
 
-import bmes_fem  # noqa: F401  (imports dolfinx_solver before dolfinx)
+import dolfinx_solver  # noqa: F401  (must precede any dolfinx import)
 
 # isort: split
 import math

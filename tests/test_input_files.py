@@ -3,7 +3,7 @@ ConfigError or MeshError, on one line, naming the file (and the row, column or v
 third-party readers print nothing. One bad file of each kind through the CLI: exit code 1, one
 ``bmes: error:`` line naming the file, nothing written."""
 
-import bmes_fem  # noqa: F401  (imports dolfinx_solver before dolfinx)
+import dolfinx_solver  # noqa: F401  (must precede any dolfinx import)
 
 # isort: split
 from pathlib import Path

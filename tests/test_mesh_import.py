@@ -1,6 +1,6 @@
 """Import paths: meshio files with a tag map (round trip through VTU), closed STL surfaces, and bad input."""
 
-import bmes_fem  # noqa: F401  (imports dolfinx_solver before dolfinx)
+import dolfinx_solver  # noqa: F401  (must precede any dolfinx import)
 
 # isort: split
 import math

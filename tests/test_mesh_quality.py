@@ -1,6 +1,6 @@
 """Mesh quality report, the default head's quality, mesh levels, articular refinement, saved-mesh reuse and units."""
 
-import bmes_fem  # noqa: F401  (imports dolfinx_solver before dolfinx)
+import dolfinx_solver  # noqa: F401  (must precede any dolfinx import)
 
 # isort: split
 import math

@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 HEALTHY = ROOT / "configs" / "femoral_head_healthy.yaml"
 COARSE_MESH = {"mesh.size": "6 mm", "mesh.lesion_size": "3 mm"}
 
-MEASURED = {"source": "test source", "mark": "D", "setting": "test", "reported": "10-30 mmHg", "basis": "test",
+MEASURED = {"study": "test2000", "source": "test source", "mark": "D", "setting": "test", "reported": "10-30 mmHg", "basis": "test",
             "low": "10 mmHg", "high": "30 mmHg"}  # fmt: skip
 HEALTHY_MEAN = {"quantity": "pressure.p_healthy_trabecular_mean_mmHg", "description": "healthy mean"}
 
@@ -67,6 +67,8 @@ def test_shipped_files_name_their_sources_and_share_runs():
 BAD_FILES = {
     "unknown_key": ({"measurment": MEASURED}, "unknown key 'measurment'"),
     "no_source": ({"measurement": {"source": None}}, "key 'measurement.source'"),
+    "no_study": ({"measurement": {"study": None}}, "key 'measurement.study'"),
+    "bad_study": ({"measurement": {"study": "Ficat 1985"}}, "measurement.study"),
     "no_interval": ({"measurement": {"low": None, "high": None}}, "give value and sd, or low and/or high"),
     "sd_without_value": ({"measurement": {"low": None, "high": None, "sd": "5 mmHg"}}, "sd needs value"),
     "wrong_unit": ({"measurement": {"high": "30 mm"}}, "measurement.high = '30 mm': expected a quantity in mmHg"),
@@ -162,6 +164,10 @@ def test_validate_reproduces_closed_forms(tmp_path, capsys):
     p_inf = (filtration * 24.0 + drainage * 30.0) / (filtration + drainage)
     assert float(rows["tourniquet"]["model"]) == pytest.approx(p_inf * (1.0 - ratio**3), rel=0.01)
     assert "healthy_below" in printed and (results / REPORT_DIR / "forest.png").stat().st_size > 10_000
+    # the example spec fits L everywhere and the storage in a transient case: both rows use calibrated defaults
+    assert rows["healthy_inside"]["calibrated_parameters"] == "fluid.capillary_filtration"
+    assert rows["tourniquet"]["calibrated_parameters"] == "fluid.capillary_filtration fluid.vascular_storage"
+    assert "| calibrated (in the all-data fit) |" in printed and "| yes |" in printed
     assert len(list((results / "validation_cases" / "cases").iterdir())) == 2  # the two healthy rows share one run
 
 

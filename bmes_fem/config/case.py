@@ -33,6 +33,7 @@ from bmes_fem.config.geometry import (
     MeshSettings,
     default_geometry,
 )
+from bmes_fem.config.images import CtMaterial, ImageOutput
 from bmes_fem.config.schema import (
     Angle,
     Area,
@@ -547,6 +548,8 @@ class Config(Section):
     transient: Transient = Transient()
     course: Course = Course()
     verification: Verification | None = None
+    ct_material: CtMaterial | None = None
+    image_output: ImageOutput = ImageOutput()
 
     @field_validator("geometry", mode="before")
     @classmethod
@@ -604,6 +607,15 @@ class Config(Section):
                 f"section '{unused[0]}' is used by analysis: {ANALYSIS_SECTIONS[unused[0]]} only, but analysis = "
                 f"'{self.analysis}' (set analysis: {ANALYSIS_SECTIONS[unused[0]]}, or remove the section)"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _images_share_a_grid(self, info: ValidationInfo) -> Config:
+        """The label image, the CT and the lesion masks lie on one voxel grid, and a mask meets the bone label."""
+        if reads_inputs(info):
+            from bmes_fem.imaging.inputs import check_image_inputs
+
+            check_input(lambda: check_image_inputs(self))
         return self
 
     @property

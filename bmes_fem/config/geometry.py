@@ -5,7 +5,8 @@ cortical, subchondral_plate, optionally physeal_scar; boundaries articular, peri
 ``core_decompression`` drills tunnels into them, as into a cylinder); box,
 cylinder, sphere and sphere_octant (verification shapes: region trabecular, boundaries named after the
 faces); gmsh_file (a ``.msh`` with named physical groups), mesh_file (any meshio-readable volume mesh
-with a tag map), stl_surface (a closed STL surface meshed with gmsh, boundaries chosen by rules).
+with a tag map), stl_surface (a closed STL surface meshed with gmsh, boundaries chosen by rules),
+segmentation (a label image: its bone surface meshed with gmsh, boundaries from labels, the image edge and rules).
 
 Every consistency check of a parametric shape runs here, when the config is loaded, and names the
 key; the gmsh builders (bmes_fem.mesh.shapes) take these sections as they are (SI metres).
@@ -18,9 +19,9 @@ import math
 from pathlib import Path
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, model_validator
 
-from bmes_fem.config.schema import Angle, InputPath, Point3, PositiveLength, Section, Vector3
+from bmes_fem.config.schema import Angle, InputPath, Point3, PositiveLength, Section, Vector3, check_input, reads_inputs
 
 MESH_UNITS_TO_M = {"mm": 1e-3, "cm": 1e-2, "m": 1.0}
 DEFAULT_MESH_UNIT = "mm"  # a mesh file without ``unit``: read in mm, its bounding box checked
@@ -423,6 +424,46 @@ class StlSurface(MeshFileBase):
         return (*self.boundaries, "periosteal")
 
 
+class SegmentationGeometry(Section):
+    """A bone segmented in a label image (NIfTI, RAS+ world in mm), meshed by bmes_fem.imaging.segmentation.
+
+    ``bone``: the label values of bone; of these, ``cortical`` ones make region cortical (by the label at each
+    cell's centroid), the rest trabecular. Boundaries: ``articular`` where the bone surface lies within one
+    voxel of the ``articular`` label (cartilage drawn next to the bone), ``cut`` where the bone leaves the image,
+    ``periosteal`` elsewhere; rules under ``boundaries`` (as for stl_surface) take precedence and may replace
+    either. ``smoothing_iterations`` of Taubin smoothing of the marching-cubes surface.
+    """
+
+    kind: Literal["segmentation"]
+    labels: InputPath
+    bone: tuple[int, ...] = (1,)
+    cortical: tuple[int, ...] = ()
+    articular: int | None = None
+    boundaries: dict[str, tuple[Selection, ...]] = {}
+    smoothing_iterations: Annotated[int, Field(ge=0, le=200)] = 20
+
+    @model_validator(mode="after")
+    def _consistent_labels(self, info: ValidationInfo) -> SegmentationGeometry:
+        outside = [label for label in self.cortical if label not in self.bone]
+        if outside:
+            raise ValueError(f"geometry.cortical = {list(self.cortical)}: label(s) {outside} are not in geometry.bone = {list(self.bone)}")
+        if self.articular is not None and self.articular in self.bone:
+            raise ValueError(f"geometry.articular = {self.articular} is a bone label; expected the label of the cartilage next to the bone")
+        if self.articular is None and "articular" not in self.boundaries:
+            raise ValueError("geometry: set articular (the cartilage label) or rules for geometry.boundaries.articular")
+        if "periosteal" in self.boundaries:
+            raise ValueError("geometry.boundaries.periosteal: takes no rules (it is every facet no rule selects)")
+        if reads_inputs(info):
+            from bmes_fem.imaging.segmentation import read_labels
+
+            check_input(lambda: read_labels(self))
+        return self
+
+    def boundary_names(self) -> tuple[str, ...]:
+        """articular, cut, the names of other rules, and periosteal."""
+        return tuple(dict.fromkeys(("articular", "cut", *self.boundaries, "periosteal")))
+
+
 class MeshSettings(Section):
     """Element sizes at level 0; level k divides every size by refinement_factor**k.
 
@@ -451,7 +492,7 @@ class MeshSettings(Section):
 #: the ``geometry.kind`` values; the first is the default when ``kind`` is left out
 GEOMETRY_KINDS = (
     "femoral_head", "femoral_condyle", "box", "cylinder", "sphere", "sphere_octant", "gmsh_file", "mesh_file",
-    "stl_surface",
+    "stl_surface", "segmentation",
 )
 Geometry = Annotated[
     FemoralHeadGeometry
@@ -462,7 +503,8 @@ Geometry = Annotated[
     | SphereOctantGeometry
     | MeshFile
     | MeshioFile
-    | StlSurface,
+    | StlSurface
+    | SegmentationGeometry,
     Field(discriminator="kind"),
 ]
 

@@ -140,4 +140,8 @@ def build_domain(config: Config, comm: MPI.Comm = MPI.COMM_WORLD) -> Domain:
         return read_meshio_file(comm, geometry)
     if isinstance(geometry, cg.StlSurface):
         return read_stl_surface(comm, geometry, mesh_sizes(config), save_path=config.mesh.save)
+    if isinstance(geometry, cg.SegmentationGeometry):
+        from bmes_fem.imaging.segmentation import mesh_segmentation
+
+        return mesh_segmentation(comm, geometry, mesh_sizes(config), save_path=config.mesh.save)
     return _mesh_parametric(comm, config)

@@ -6,8 +6,8 @@ surface (``size(d) = s_fine`` for distances d < depth, graded linearly to the gl
 a size in each named thin region (the bone shells), and a size at the layer junction (the narrow planar
 steps where cortex, subchondral plate and core meet), graded to the global size over one global size.
 Tetrahedra are Delaunay, improved by gmsh's optimiser and then Netgen's (which removes the slivers).
-Meshes are deterministic (fixed random seed, one thread). Errors raised while building on rank 0
-are raised, with the same class and message, on every rank.
+Meshes are deterministic (fixed random seed, one thread). Errors raised while building on rank 0, and a
+Ctrl-C there, are raised, with the same class and message, on every rank.
 """
 
 from collections.abc import Callable, Sequence
@@ -28,7 +28,7 @@ JUNCTION_SAMPLING = 200  # points per junction curve for the distance field
 JUNCTION_DIST_MIN = 0.5  # the junction size holds within this many junction sizes of the curves ...
 JUNCTION_GRADING = 1.0  # ... and grows linearly to the global size over this many global sizes
 ALGORITHM_3D = 1  # Delaunay
-_ERRORS = {cls.__name__: cls for cls in (ConfigError, MeshError)}
+_ERRORS = {cls.__name__: cls for cls in (ConfigError, MeshError, KeyboardInterrupt)}  # raised on every rank
 
 # Physical-group tags of every model built here; names are the public interface, the numbers are fixed.
 REGION_TAGS = {"trabecular": 1, "cortical": 2, "subchondral_plate": 3, "physeal_scar": 4}
@@ -195,7 +195,7 @@ def mesh_on_root(
 
     ``build`` adds entities and physical groups in model units (metres = units x unit_to_m). With
     ``save_path`` the tagged mesh is also written there as a gmsh ``.msh`` file (model units).
-    A BmesError or gmsh failure is raised on every rank.
+    A BmesError, gmsh failure or Ctrl-C on rank 0 is raised on every rank.
     """
     if comm.rank != 0:
         error = comm.bcast(None, root=0)
@@ -219,7 +219,7 @@ def mesh_on_root(
             if save_path is not None:
                 save_path.parent.mkdir(parents=True, exist_ok=True)
                 gmsh.write(str(save_path))
-        except BmesError as err:
+        except (BmesError, KeyboardInterrupt) as err:  # Ctrl-C too: the other ranks wait in the broadcast below
             error = (type(err).__name__, str(err))
         except Exception as err:  # gmsh raises bare Exception; report it on every rank
             error = ("MeshError", f"{source}: gmsh failed: {err}")

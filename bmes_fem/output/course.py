@@ -32,9 +32,9 @@ from mpi4py import MPI
 
 from bmes_fem.config.case import Config
 from bmes_fem.config.course import WEEK_S, YEAR_S
+from bmes_fem.output.base import Output
 from bmes_fem.output.files import FIELDS_FILE, FIGURES_DIR
 from bmes_fem.output.io import gather_grid
-from bmes_fem.output.outputs import Output
 from bmes_fem.output.progress import LOG
 from bmes_fem.physics.tunnels import in_tunnels
 from bmes_fem.post.analysis import DEPTH_SURFACE, StateAnalysis

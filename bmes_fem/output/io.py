@@ -10,44 +10,58 @@ import json
 import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import numpy as np
 from dolfinx import fem
 from mpi4py import MPI
 
+from bmes_fem import interrupt
 from bmes_fem.mesh.domain import Domain
 
 
 @contextmanager
 def atomic_directory(final: Path, comm: MPI.Comm) -> Iterator[Path]:
-    """Yield a temporary folder (same on all ranks) renamed to ``final`` on success, deleted on failure."""
-    created_parent = False
+    """Yield a temporary folder (same on all ranks) renamed to ``final`` on success, deleted on failure (collective).
+
+    The folder is deleted on any exception in the block, and also if the Ctrl-C watchdog ends the process
+    (bmes_fem.interrupt); a parent made for it goes too when left empty. Before the rename the ranks agree:
+    a SIGINT on any rank deletes the folder on all. The rename itself is not interrupted half-way.
+    """
     temporary = None
-    if comm.rank == 0:
-        created_parent = not final.parent.exists()
-        final.parent.mkdir(parents=True, exist_ok=True)
-        temporary = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-", dir=final.parent))
-    temporary = comm.bcast(temporary, root=0)
-    try:
-        yield temporary
-        comm.barrier()
-    except BaseException:
-        if comm.rank == 0:
-            shutil.rmtree(temporary, ignore_errors=True)
-            if created_parent and not any(final.parent.iterdir()):
+    created_parent = False
+
+    def remove() -> None:  # by any rank, or several at once
+        shutil.rmtree(temporary, ignore_errors=True)
+        if created_parent and final.parent.is_dir() and not any(final.parent.iterdir()):
+            with suppress(OSError):
                 final.parent.rmdir()
+
+    try:
+        if comm.rank == 0:
+            with interrupt.deferred():  # a SIGINT here is raised once `remove` can see what was made
+                created_parent = not final.parent.exists()
+                final.parent.mkdir(parents=True, exist_ok=True)
+                temporary = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-", dir=final.parent))
+        temporary, created_parent = comm.bcast((temporary, created_parent), root=0)
+        with interrupt.cleanup(remove):
+            yield temporary
+            interrupt.agree(comm)
+            with interrupt.deferred():
+                if comm.rank == 0:
+                    previous = final.with_name(f".{final.name}.previous") if final.exists() else None
+                    if previous is not None:
+                        shutil.rmtree(previous, ignore_errors=True)
+                        final.rename(previous)
+                    temporary.rename(final)
+                    if previous is not None:
+                        shutil.rmtree(previous)
+                comm.barrier()
+    except BaseException:
+        if temporary is not None:  # every rank: one may stand in for a rank 0 stuck in C (bmes_fem.interrupt)
+            remove()
         raise
-    if comm.rank == 0:
-        previous = final.with_name(f".{final.name}.previous") if final.exists() else None
-        if previous is not None:
-            shutil.rmtree(previous, ignore_errors=True)
-            final.rename(previous)
-        temporary.rename(final)
-        if previous is not None:
-            shutil.rmtree(previous)
-    comm.barrier()
 
 
 def write_json(path: Path, data: Mapping, comm: MPI.Comm) -> None:

@@ -1,13 +1,7 @@
-"""The outputs of a case: small objects that consume the states of a run and write the case folder.
+"""The outputs of a case (the hooks ``on_state``, ``finish``, ``close``: bmes_fem.output.base).
 
-Each output has two hooks, both collective (every rank calls them; files are written on rank 0):
-
-- ``on_state(state)``: a new solved state (steady: one; transient: the initial state and one per step);
-- ``finish(final, folder) -> dict``: the run is over; ``final`` is the analysis of the last state
-  (bmes_fem.post.analysis); the returned entries go into ``summary.json``.
-
-The run driver (bmes_fem.api) builds the list with `case_outputs` and calls them in order; a study or
-a disease course adds its own outputs the same way.
+The run driver (bmes_fem.api) builds the list with `case_outputs` and calls them in order; a disease
+course (bmes_fem.output.course) and a verification case (bmes_fem.verification.output) add theirs.
 """
 
 from __future__ import annotations
@@ -26,6 +20,8 @@ from bmes_fem.config.case import Config, Probe
 from bmes_fem.config.transient import TimeStepping
 from bmes_fem.mesh.domain import Domain
 from bmes_fem.mesh.quality import mesh_quality
+from bmes_fem.output.base import Output
+from bmes_fem.output.course import course_outputs
 from bmes_fem.output.files import (
     BOUNDARY_TABLE,
     DISPLACEMENT_SERIES,
@@ -47,19 +43,7 @@ from bmes_fem.solve.linear import SolveStats
 from bmes_fem.solve.reactions import BoundaryForce, Residual
 from bmes_fem.solve.state import State
 from bmes_fem.units import PA_PER_MMHG
-
-
-class Output:
-    """Base of the outputs: both hooks do nothing."""
-
-    name = "output"  # the stage name its ``finish`` is timed under
-
-    def on_state(self, state: State) -> None:
-        """A new state; read what is needed now (the functions change at the next state)."""
-
-    def finish(self, final: StateAnalysis, folder: Path) -> dict:
-        """Write files for the finished run; return summary entries."""
-        return {}
+from bmes_fem.verification.output import VerificationError
 
 
 class SolverStatistics(Output):
@@ -149,9 +133,14 @@ class SnapshotSeries(Output):
             self.times_s.append(state.time_s)
 
     def finish(self, final: StateAnalysis, folder: Path) -> dict:
-        for writer in self._writers:
-            writer.close()
+        self.close()
         return {"time_series": {"files": [PRESSURE_SERIES, DISPLACEMENT_SERIES], "times_s": self.times_s}}
+
+    def close(self) -> None:
+        """Close the writers (collective), so none writes into the folder after the run."""
+        writers, self._writers = self._writers, []
+        for writer in writers:
+            writer.close()
 
 
 PA_PER_UNIT = {"mmHg": PA_PER_MMHG, "Pa": 1.0}
@@ -367,15 +356,14 @@ def case_outputs(config: Config, folder: Path, problem) -> list[Output]:
     if config.analysis == "transient":
         outputs.append(SnapshotSeries(folder, problem.state_count, config.transient.time))
     if config.verification is not None:
-        from bmes_fem.verification.output import VerificationError
-
         outputs.append(VerificationError(config, problem.domain))
     fields = FieldsFile()
     outputs += [StateSummary(), fields, ClusterTables()]
     if config.output.figures:
         outputs.append(Figures(config, fields))
-    if config.analysis == "course":
-        from bmes_fem.output.course import course_outputs
+    from bmes_fem.output.images import image_outputs  # images -> outputs: imported here, not at the top
 
+    outputs += image_outputs(config)
+    if config.analysis == "course":
         outputs += course_outputs(config, problem)
     return outputs

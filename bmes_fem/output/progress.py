@@ -1,7 +1,9 @@
 """What a run shows on the terminal (rank 0 only): one line per stage with its wall time, a progress
-bar over time steps (step, time, Krylov iterations, ETA), and the verbosity set by ``-q`` / ``-v``.
+bar over time steps (step, time, Krylov iterations, ETA), and the verbosity set by ``-q`` / ``-v``
+(which also logs ``<stage> ...`` when a stage starts).
 
-Progress and logs go to standard output; errors go to standard error (bmes_fem.cli).
+Progress and logs go to standard output; errors go to standard error (bmes_fem.cli). Stage boundaries and
+states are Ctrl-C checkpoints (bmes_fem.interrupt): a SIGINT swallowed inside the stage stops the run there.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.progress import Progress as RichProgress
+
+from bmes_fem import interrupt
 
 LOG = logging.getLogger("bmes_fem")
 SHORT_STAGE_S = 0.05  # stages quicker than this are logged with -v only
@@ -53,9 +57,13 @@ class Progress:
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
-        """Time a stage; on success log ``name  seconds`` (stages that fail log nothing; short ones only with -v)."""
+        """Time a stage; log ``name ...`` at its start (-v) and ``name  seconds`` on success (stages that fail log
+        nothing; short ones only with -v). Collective: after the stage, a SIGINT on any rank stops every rank."""
+        interrupt.checkpoint()
+        LOG.debug("%s ...", name)
         start = time.perf_counter()
         yield
+        interrupt.agree(self.comm)
         elapsed = self.comm.allreduce(time.perf_counter() - start, op=MPI.MAX)
         self.wall_time_s[name] = self.wall_time_s.get(name, 0.0) + elapsed
         LOG.log(logging.INFO if elapsed >= SHORT_STAGE_S else logging.DEBUG, "%-16s %9.2f s", name, elapsed)
@@ -64,9 +72,12 @@ class Progress:
         return self.comm.allreduce(time.perf_counter() - self._start, op=MPI.MAX)
 
     def track(self, items: Iterable[Item], total: int, description: str, status: Callable[[Item], str]) -> Iterator[Item]:
-        """Yield ``items``, drawing a bar with ``status(item)`` after each one on rank 0 (at log level INFO)."""
+        """Yield ``items``, drawing a bar with ``status(item)`` after each one on rank 0 (at log level INFO);
+        a SIGINT swallowed while an item was made is raised before it is yielded."""
         if self.comm.rank != 0 or not LOG.isEnabledFor(logging.INFO):
-            yield from items
+            for item in items:
+                interrupt.checkpoint()
+                yield item
             return
         columns = (
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[status]}"),
@@ -75,5 +86,6 @@ class Progress:
         with RichProgress(*columns, console=Console(file=sys.stdout, highlight=False)) as bar:
             task = bar.add_task(description, total=total, status="")
             for item in items:
+                interrupt.checkpoint()
                 bar.update(task, advance=1, status=status(item))
                 yield item

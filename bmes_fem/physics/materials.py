@@ -11,6 +11,8 @@ Healthy values hold where chi = 0, the ``lesion_effects`` values where chi = 1:
   healthy BV/TV uniform or blended towards regional bands (`healthy_bone_volume_fraction`);
 - the skeleton's constitutive law (`skeleton_elasticity`): isotropic, or transversely isotropic in trabecular
   bone about the fabric axis (bmes_fem.physics.elasticity);
+- with ``ct_material`` the patient's CT modulus E_T per cell is the healthy trabecular modulus, times the
+  lesion's factor E(m, BV/TV(chi)) / E(1, BV/TV_h) (docs/images.md);
 - storage ``S = 1/M + c_vasc``: the Biot modulus of each region plus, in marrow, the vascular
   compliance that makes intraosseous pressure fill over about a minute (Beverly et al. 2019).
 
@@ -272,6 +274,11 @@ def build_tissue_fields(domain: Domain, config: Config, pressure_space: fem.Func
     lesion_modulus = trabecular_modulus(
         trab, linear(1.0, lesion.relative_mineralisation), linear(healthy_bv_tv, lesion.bone_volume_fraction)
     )
+    if config.ct_material is not None:  # the patient's healthy modulus from CT, scaled by the lesion (docs/images.md)
+        from bmes_fem.imaging.material import healthy_trabecular_modulus
+
+        patient = healthy_trabecular_modulus(domain, config, trabecular_modulus(trab))
+        lesion_modulus = lesion_modulus / trabecular_modulus(trab, 1.0, healthy_bv_tv) * patient
     regions = {TRABECULAR: trab, CORTICAL: tissue.cortical, SUBCHONDRAL: tissue.subchondral_plate, PHYSEAL_SCAR: tissue.physeal_scar}
     solid_modulus = region_function(domain, {r: s.youngs_modulus for r, s in regions.items() if r != TRABECULAR}, "E_solid")
     permeability = region_function(domain, {r: s.permeability for r, s in regions.items()}, "permeability")

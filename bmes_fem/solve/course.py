@@ -62,6 +62,7 @@ from bmes_fem.physics.turnover import (
     reverse,
 )
 from bmes_fem.post.fields import CellFields, cell_fields
+from bmes_fem.solve.failure import failing_at, non_finite_coefficients
 from bmes_fem.solve.linear import LinearSystem, SolveStats
 from bmes_fem.solve.state import State
 from bmes_fem.solve.steady import SteadyBiot, solve_steady_pressure
@@ -430,14 +431,16 @@ class CourseBiot:
             self._drilled = parameters.drilled
 
     def _solve(self, label: str) -> State:
-        """The pressure balance, then elasticity, with the tissue as set; the state holds the problem's own functions."""
-        if self._linear_pressure:
-            _, pressure_stats = self._pressure_system.solve()
-            pressure_solves: tuple[SolveStats, ...] = (pressure_stats,)
-        else:
-            pressure, pressure_solves = solve_steady_pressure(self.config, self.tissue, self.bcs, self.p_space)
-            self.pressure.x.array[:] = pressure.x.array
-        _, displacement_stats = self._displacement_system.solve()
+        """The pressure balance, then elasticity, with the tissue as set; the state holds the problem's own functions.
+        A failed solve names the state (``state '<label>'``) and a non-finite tissue coefficient (bmes_fem.solve.failure)."""
+        with failing_at(f"state '{label}'", lambda: non_finite_coefficients(self.tissue)):
+            if self._linear_pressure:
+                _, pressure_stats = self._pressure_system.solve()
+                pressure_solves: tuple[SolveStats, ...] = (pressure_stats,)
+            else:
+                pressure, pressure_solves = solve_steady_pressure(self.config, self.tissue, self.bcs, self.p_space)
+                self.pressure.x.array[:] = pressure.x.array
+            _, displacement_stats = self._displacement_system.solve()
         return State(self.domain, self.tissue, self.bcs, self.pressure, self.displacement, (*pressure_solves, displacement_stats), label=label)
 
     def _cell_fields(self, state: State) -> CellFields:

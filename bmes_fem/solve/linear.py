@@ -4,8 +4,10 @@ solved many times with the same operator (:class:`BlockSolver`, the Biot time st
 
 Presets (``direct``, ``iterative``, ``auto``) are PETSc options as data (:mod:`bmes_fem.solve.presets`),
 set under the prefix ``bmes_<name>_`` with the user's ``solver.petsc_options`` on top; ``auto`` picks
-one of the other two by estimated memory and time (:mod:`bmes_fem.solve.auto`). An unconverged solve
-raises SolverError naming the preset, the KSP reason, the iterations and the residual.
+one of the other two by estimated memory and time (:mod:`bmes_fem.solve.auto`). A failed solve raises
+SolverError: a failed factorisation as a singular operator, a non-finite residual or solution as such,
+an unconverged iteration naming the preset, the KSP reason, the iterations, the residual and the options.
+The solve that failed adds where (bmes_fem.solve.failure).
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ STALE_PRECONDITIONER_ITERATIONS = 2.0
 
 NEST_KIND = [["baij", "aij"], ["aij", "aij"]]  # displacement block with block size gdim: faster products
 REASONS = {getattr(PETSc.KSP.ConvergedReason, key): key for key in dir(PETSc.KSP.ConvergedReason) if key.isupper()}
+PC_FAILURES = {getattr(PETSc.PC.FailedReason, key): key for key in dir(PETSc.PC.FailedReason) if key.isupper()}
+#: factorisation failures that mean a singular operator: a zero pivot, or another MUMPS error (FACTOR_OTHER)
+SINGULAR = {PETSc.PC.FailedReason.FACTOR_STRUCT_ZEROPIVOT, PETSc.PC.FailedReason.FACTOR_NUMERIC_ZEROPIVOT, PETSc.PC.FailedReason.FACTOR_OTHER}
 
 
 @dataclass(frozen=True)
@@ -76,14 +81,44 @@ def _check_preset(preset: str) -> None:
 def _check_converged(
     ksp: PETSc.KSP, name: str, preset: str, options: Mapping[str, object], field_residuals: Sequence[float] = ()
 ) -> None:
+    """SolverError unless ``ksp`` converged: a failed preconditioner (a singular operator when a factorisation of
+    finite entries failed), a non-finite residual, or an unconverged iteration with its residuals and options."""
     reason = ksp.getConvergedReason()
     if reason > 0:
         return
+    solve = f"{name} solve with solver.preset '{preset}'"
+    if reason == PETSc.KSP.ConvergedReason.DIVERGED_PCSETUP_FAILED:
+        failed = ksp.getPC().getFailedReason()
+        if failed in SINGULAR:
+            if not _finite_operator(ksp):
+                raise SolverError(f"{solve} failed: the operator has non-finite entries (NaN or Inf)")
+            raise SolverError(f"{solve} failed: singular operator ({PC_FAILURES[failed]}): check that rigid motion is constrained")
+        if failed == PETSc.PC.FailedReason.FACTOR_OUTMEMORY:  # MUMPS: also the delayed pivots of a singular operator in parallel
+            raise SolverError(
+                f"{solve} failed: the factorisation ran out of memory (FACTOR_OUTMEMORY): a singular operator (check that rigid "
+                f"motion is constrained) or a problem too large for the direct preset (try solver.preset: iterative)"
+            )
+        raise SolverError(f"{solve} failed: the preconditioner failed ({PC_FAILURES.get(failed, failed)})")
+    if reason == PETSc.KSP.ConvergedReason.DIVERGED_NANORINF:
+        raise SolverError(f"{solve} failed: the residual is not finite (NaN or Inf) after {ksp.getIterationNumber()} iterations")
     fields = f"; per-field relative residuals {', '.join(f'{r:.2e}' for r in field_residuals)}" if field_residuals else ""
     raise SolverError(
-        f"{name} solve with solver.preset '{preset}' did not converge: reason {reason}, {ksp.getIterationNumber()} "
+        f"{solve} did not converge: reason {reason}, {ksp.getIterationNumber()} "
         f"iterations, residual norm {ksp.getResidualNorm():.3e} ({REASONS.get(reason, 'unknown')}{fields}; options: {dict(options)})"
     )
+
+
+def _finite_operator(ksp: PETSc.KSP) -> bool:
+    """The (monolithic) operator of ``ksp`` has only finite entries (collective; a nest counts as finite)."""
+    operator = ksp.getOperators()[0]
+    return operator.getType() == PETSc.Mat.Type.NEST or bool(np.isfinite(operator.norm(PETSc.NormType.FROBENIUS)))
+
+
+def _check_finite(functions: Sequence[fem.Function], name: str, preset: str) -> None:
+    """SolverError on every rank if a solution has a non-finite value on any rank (collective)."""
+    local = all(np.all(np.isfinite(function.x.array)) for function in functions)
+    if not functions[0].function_space.mesh.comm.allreduce(local, op=MPI.LAND):
+        raise SolverError(f"{name} solve with solver.preset '{preset}' returned non-finite values (NaN or Inf)")
 
 
 def _local_vectors(vector: PETSc.Vec) -> list[PETSc.Vec]:
@@ -177,8 +212,7 @@ def solve_linear(
     _check_converged(ksp, name, choice.preset, options)
     solution.x.array[: x.getLocalSize()] = x.array_r
     solution.x.scatter_forward()
-    if not np.all(np.isfinite(solution.x.array)):
-        raise SolverError(f"{name} solve with solver.preset '{choice.preset}' returned non-finite values")
+    _check_finite([solution], name, choice.preset)
     stats = SolveStats(
         name, dofs, ksp.getIterationNumber(), _residual_norm(A, x, b), time.perf_counter() - start, choice.preset, preset_reason=choice.reason
     )
@@ -198,7 +232,9 @@ class LinearSystem:
     (a weekly course state moves the lesion's coefficients; CG then still converges to the same tolerance, on the
     true residual, with a few more iterations); it is rebuilt at the next solve after :meth:`set_bcs` changed the
     constraints, after a solve took more than STALE_PRECONDITIONER_ITERATIONS times the iterations of the first
-    solve on a fresh one, or when :meth:`rebuild_preconditioner` is called. ``direct``: LU factors are computed for
+    solve on a fresh one, or when :meth:`rebuild_preconditioner` is called; a solve that fails on a reused one
+    (e.g. DIVERGED_INDEFINITE_PC: the Chebyshev smoother's eigenvalue bounds are the old operator's) is repeated
+    once on a fresh one. ``direct``: LU factors are computed for
     every new operator (they are the solver, not a preconditioner). The solution is `solution`, updated in place.
 
     A constrained row is d u_i = d g_i with d the mean diagonal of the other rows (`diagonal`), not 1:
@@ -220,8 +256,7 @@ class LinearSystem:
         self.preset, self.preset_reason = choice.preset, choice.reason
         self.iterative, elasticity = choice.preset == "iterative", is_elasticity_space(space)
         self.multigrid = self.iterative and needs_linear_level(space)
-        iterative_options = {**single_field_iterative(self.multigrid), "ksp_guess_type": "pod"}
-        self.options = {**(iterative_options if self.iterative else DIRECT), **(overrides or {})}
+        self.options = {**(single_field_iterative(self.multigrid) if self.iterative else DIRECT), **(overrides or {})}
         self.A = fem_petsc.assemble_matrix(self.a, bcs=self.bcs, diag=0.0, kind="baij" if self.iterative and elasticity else None)
         self.A.assemble()
         self.diagonal = _scale_constrained_rows(self.A, self.bcs)
@@ -232,7 +267,6 @@ class LinearSystem:
         self.ksp: PETSc.KSP | None = None
         self._linear_level: LinearLevel | None = None
         self._fresh_iterations: int | None = None  # iterations of the first solve on the current preconditioner
-        self._solved = False  # the operator was assembled for the first solve
 
     def set_bcs(self, bcs: Sequence[fem.DirichletBC]) -> None:
         """New Dirichlet conditions (e.g. a drained tunnel): the operator's constrained rows change."""
@@ -268,9 +302,8 @@ class LinearSystem:
         """Reassemble the right-hand side and, if ``operator_changed`` (the coefficients of a(u, v) may have), the
         operator with the current coefficients, and solve from the current `solution` (class docstring)."""
         start = time.perf_counter()
-        if operator_changed and self._solved:
+        if operator_changed:
             self._reassemble()
-        self._solved = True
         _zero(self.b)
         fem_petsc.assemble_vector(self.b, self.rhs)
         if not _dirichlet_values_vanish(self.bcs, self.solution.function_space.mesh.comm):
@@ -283,11 +316,15 @@ class LinearSystem:
             self.ksp.setOperators(self.A, self.A)  # new LU factors for the new operator
         self.x.array[:] = self.solution.x.array[: self.x.getLocalSize()]
         self.ksp.solve(self.b, self.x)
+        if self.ksp.getConvergedReason() <= 0 and self._fresh_iterations is not None:  # reused, stale: once more on a fresh one
+            self._destroy_ksp()
+            self._build_ksp()
+            self.x.array[:] = self.solution.x.array[: self.x.getLocalSize()]
+            self.ksp.solve(self.b, self.x)
         _check_converged(self.ksp, self.name, self.preset, self.options)
         self.solution.x.array[: self.x.getLocalSize()] = self.x.array_r
         self.solution.x.scatter_forward()
-        if not np.all(np.isfinite(self.solution.x.array)):
-            raise SolverError(f"{self.name} solve with solver.preset '{self.preset}' returned non-finite values")
+        _check_finite([self.solution], self.name, self.preset)
         iterations = self.ksp.getIterationNumber()
         if self.iterative:
             if self._fresh_iterations is None:
@@ -517,6 +554,7 @@ class BlockSolver:
         fem_petsc.assign(self.x, solution)
         for function in solution:
             function.x.scatter_forward()
+        _check_finite(solution, self.name, self.preset)  # a direct solve of non-finite data "converges"
         iterations = self.ksp.getIterationNumber()
         return SolveStats(
             self.name, self.dofs, iterations, residual, time.perf_counter() - start, self.preset, field_residuals, self.preset_reason

@@ -31,6 +31,7 @@ from bmes_fem.physics.forms import (
     steady_pressure_forms,
 )
 from bmes_fem.physics.materials import TRABECULAR, TissueFields, build_tissue_fields
+from bmes_fem.solve.failure import failing_at, non_finite_coefficients
 from bmes_fem.solve.linear import SolveStats, solve_linear
 from bmes_fem.solve.reactions import Residual
 from bmes_fem.solve.state import State
@@ -170,9 +171,12 @@ class SteadyBiot:
         self.state_count = 1
 
     def solve(self, label: str = "steady") -> State:
-        """The steady fluid balance, then elasticity loaded by alpha p and the configured loads."""
-        pressure, pressure_stats = solve_steady_pressure(self.config, self.tissue, self.bcs, self.p_space)
-        displacement, displacement_stats = solve_drained_displacement(self.config, self.tissue, self.bcs, pressure, None)
+        """The steady fluid balance, then elasticity loaded by alpha p and the configured loads; a failed solve
+        names the state (``steady state``, or a course state's label) and a non-finite tissue coefficient."""
+        where = "steady state" if label == "steady" else f"state '{label}'"
+        with failing_at(where, lambda: non_finite_coefficients(self.tissue)):
+            pressure, pressure_stats = solve_steady_pressure(self.config, self.tissue, self.bcs, self.p_space)
+            displacement, displacement_stats = solve_drained_displacement(self.config, self.tissue, self.bcs, pressure, None)
         return State(self.domain, self.tissue, self.bcs, pressure, displacement, (*pressure_stats, *displacement_stats), label=label)
 
     def states(self) -> Iterator[State]:

@@ -48,6 +48,7 @@ from bmes_fem.physics.forms import (
 )
 from bmes_fem.physics.loading import History
 from bmes_fem.physics.materials import build_tissue_fields, largest_filtration_rate_per_s, pressure_scale_Pa
+from bmes_fem.solve.failure import failing_at, non_finite_coefficients, non_finite_histories
 from bmes_fem.solve.linear import BlockSolver, SolveStats
 from bmes_fem.solve.reactions import Residual
 from bmes_fem.solve.state import State
@@ -138,20 +139,21 @@ class TransientBiot:
         start = time.perf_counter()
         self.bcs.set_time(0.0)
         self._set_vascular(0.0)
-        p0, p_stats = solve_steady_pressure(config, self.tissue, self.bcs, self.p_space)
-        u0, u_stats = solve_drained_displacement(config, self.tissue, self.bcs, p0, 0.0)
-        self.initial_solves = (*p_stats, *u_stats)
-        self.u, self.p_hat = fem.Function(self.u_space, name="u"), fem.Function(self.p_space, name="p_hat")
-        self.u.x.array[:] = u0.x.array
-        self.p_hat.x.array[:] = p0.x.array / self.scale_Pa
-        self.pressure = fem.Function(self.p_space, name="p")
-        self.pressure.x.array[:] = p0.x.array
-        del p0, u0
-        self.u_prev, self.p_hat_prev = self.u.copy(), self.p_hat.copy()
-        self.dt = fem.Constant(domain.mesh, default_scalar_type(self.time_steps_s[0]))
-        self.cutoff = None if config.fluid.capillary_reabsorption else CapillaryCutoff(self)
-        self.solver = self._block_solver(expected_solves=len(self.times_s))
-        self.plate_response = self._plate_response() if self.bcs.plate is not None else None
+        with failing_at("initial state, t = 0 s", lambda: self.likely_causes(0.0)):
+            p0, p_stats = solve_steady_pressure(config, self.tissue, self.bcs, self.p_space)
+            u0, u_stats = solve_drained_displacement(config, self.tissue, self.bcs, p0, 0.0)
+            self.initial_solves = (*p_stats, *u_stats)
+            self.u, self.p_hat = fem.Function(self.u_space, name="u"), fem.Function(self.p_space, name="p_hat")
+            self.u.x.array[:] = u0.x.array
+            self.p_hat.x.array[:] = p0.x.array / self.scale_Pa
+            self.pressure = fem.Function(self.p_space, name="p")
+            self.pressure.x.array[:] = p0.x.array
+            del p0, u0
+            self.u_prev, self.p_hat_prev = self.u.copy(), self.p_hat.copy()
+            self.dt = fem.Constant(domain.mesh, default_scalar_type(self.time_steps_s[0]))
+            self.cutoff = None if config.fluid.capillary_reabsorption else CapillaryCutoff(self)
+            self.solver = self._block_solver(expected_solves=len(self.times_s))
+            self.plate_response = self._plate_response() if self.bcs.plate is not None else None
         self.setup_time_s = time.perf_counter() - start
 
     def _block_solver(self, expected_solves: int) -> BlockSolver:
@@ -222,6 +224,10 @@ class TransientBiot:
             self.domain, self.tissue, self.bcs, self.pressure, self.u, solves, time_s=time_s, step=step, label=f"t = {time_s:.4g} s",
         )  # fmt: skip
 
+    def likely_causes(self, time_s: float) -> list[str]:
+        """Inputs that make a solve at ``time_s`` fail: non-finite histories at that time, tissue coefficients (collective)."""
+        return non_finite_histories(self.config, time_s) + non_finite_coefficients(self.tissue)
+
     def load_fraction(self, time_s: float) -> float | None:
         """The joint force (or the first load) at ``time_s`` as a fraction of its full value."""
         return self.bcs.load_fraction(time_s)
@@ -231,15 +237,16 @@ class TransientBiot:
         the last state is out, the solver's PETSc objects are freed (post-processing runs without them)."""
         yield self._state(0, 0.0, self.initial_solves)
         for step, (time_s, time_step) in enumerate(zip(self.times_s, self.time_steps_s, strict=True), start=1):
-            if time_step != self.dt.value:
-                self.dt.value = time_step
-                self.solver.reassemble()
-                if self.bcs.plate is not None:
-                    self.plate_response = self._plate_response()
-            if self.bcs.set_time(float(time_s)):
-                self.solver.dirichlet_changed()
-            self._set_vascular(float(time_s))
-            stats = self._solve_step(float(time_s))
+            with failing_at(f"step {step}, t = {time_s:.4g} s", lambda time_s=float(time_s): self.likely_causes(time_s)):
+                if time_step != self.dt.value:
+                    self.dt.value = time_step
+                    self.solver.reassemble()
+                    if self.bcs.plate is not None:
+                        self.plate_response = self._plate_response()
+                if self.bcs.set_time(float(time_s)):
+                    self.solver.dirichlet_changed()
+                self._set_vascular(float(time_s))
+                stats = self._solve_step(float(time_s))
             self.u_prev.x.array[:] = self.u.x.array
             self.p_hat_prev.x.array[:] = self.p_hat.x.array
             yield self._state(step, float(time_s), stats)

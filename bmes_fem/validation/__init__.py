@@ -6,9 +6,13 @@
   with its design points), `design_runs` (the design as runs, their outputs), `fit` (a surrogate per output
   (`surrogate`), a least-squares best fit, an MCMC posterior and credible bands (`posterior`); no I/O), the run of
   the fitted config, and `calibration_report` (tables, figures, fitted config);
+- `crossval`: ``bmes validate --cross-validate``, its stages in order: `crossval_file` (the spec: fitted parameters,
+  priors, design; which parameters apply to a row; its likelihood), `crossval_runs` (each row over a design in its
+  own parameters, as runs), `crossval_fit` (a surrogate per row, the all-data fit and a fold per study, held-out
+  predictions; no I/O) and `crossval_report` (tables, forest plot, calibrated defaults);
 - `plots`: the figures, from plain data (arrays, labels, bounds);
-- `runs`: both run their cases through the studies machinery (bmes_fem.studies);
-- `command.register` adds both sub-commands to ``bmes``. See docs/validation.md.
+- `runs`: all three run their cases through the studies machinery (bmes_fem.studies);
+- `command.register` adds ``validate`` and ``calibrate`` to ``bmes``. See docs/validation.md.
 
 Nothing is imported here, so that ``bmes`` builds its parser without the model stack.
 """

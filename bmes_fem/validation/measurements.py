@@ -2,6 +2,7 @@
 compared with it. ``bmes validate`` runs every file of configs/validation/ (docs/validation.md).
 
     measurement:                       # what was measured, with its source (not part of the case config)
+      study: hungerford1975            # short key of the source: a cross-validation fold holds out all its rows
       source: Hungerford DS 1975, Johns Hopkins Med J 137:270-275
       mark: S                          # reliability mark of docs/parameters.md: S seen, M from memory, D derived
       setting: normal human IOP, intertrochanteric, controls
@@ -30,6 +31,10 @@ Probe statistics of the pressure series p(t) at the probe (t_0 = 0 the initial s
 
 An interval given by a mean and a standard deviation is the mean +- 1 SD (the spread of the published subjects);
 an open end (only ``low`` or only ``high``) is a one-sided limit.
+
+The paths a file sets itself (`Validation.fixed`: the keys of its ``set`` and of an inline case, and those of a
+validation file it builds on) are the row's own choices: a cross-validation does not fit a parameter there
+(bmes_fem.validation.crossval_file, FittedParameter.applies). A case config file sets none: it holds the defaults.
 """
 
 from __future__ import annotations
@@ -60,6 +65,7 @@ Number = float | int | str
 class Measured(Section):
     """The published measurement and the interval the model is held against (module docstring)."""
 
+    study: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
     source: Annotated[str, Field(min_length=1)]
     mark: Literal["S", "M", "D", "S/M", "M/D", "S/D"]
     setting: Annotated[str, Field(min_length=1)]
@@ -134,10 +140,30 @@ class Validation:
     value: float
     low: float
     high: float
+    case_fixed: frozenset[str]  # dotted paths the case sets itself (inline, or a validation file's)
 
     @property
     def configs(self) -> tuple[Config, ...]:
         return (self.config,) if self.reference is None else (self.config, self.reference)
+
+    @property
+    def study(self) -> str:
+        return self.spec.measurement.study
+
+    @property
+    def fixed(self) -> frozenset[str]:
+        """The dotted paths this row sets itself: its case's and its ``set``'s (module docstring)."""
+        return self.case_fixed | written_paths(self.spec.set)
+
+
+def written_paths(data: dict[str, Any], prefix: str = "") -> frozenset[str]:
+    """The dotted paths of the leaves of a mapping as written (``{fluid: {capillary_filtration: 0}}`` ->
+    ``fluid.capillary_filtration``; a dotted key stays one path; a list is a leaf)."""
+    paths: set[str] = set()
+    for key, value in data.items():
+        path = f"{prefix}{key}"
+        paths |= written_paths(value, f"{path}.") if isinstance(value, dict) and value else {path}
+    return frozenset(paths)
 
 
 def _with_probe(config: Config, probe: Probe | None, source: str) -> Config:
@@ -153,18 +179,20 @@ def _with_probe(config: Config, probe: Probe | None, source: str) -> Config:
     return with_overrides(config, {"output.probes": probes}, source=source)
 
 
-def _case_config(case: Path | dict, path: Path, seen: tuple[Path, ...]) -> Config:
-    """The config ``case`` names: an inline mapping, a case file, or another validation file's run."""
+def _case_config(case: Path | dict, path: Path, seen: tuple[Path, ...]) -> tuple[Config, frozenset[str]]:
+    """The config ``case`` names (an inline mapping, a case file, or another validation file's run) and the paths
+    it sets itself (an inline case's, a validation file's `Validation.fixed`; none for a case file)."""
     source = f"{path}: case"
     if isinstance(case, dict):
-        return parse_config(case, source, base_dir=path.parent)
+        return parse_config(case, source, base_dir=path.parent), written_paths(case)
     target = (path.parent / case).resolve()
     data = read_yaml(target, f"{source} = '{case}':", "a case config or a validation file")
     if isinstance(data, dict) and "measurement" in data:
         if target in seen:
             raise ConfigError(f"{source} = {case}: the validation files refer to each other in a loop ({' -> '.join(map(str, seen))})")
-        return load_validation(target, (*seen, target)).config
-    return parse_config(data, str(target), base_dir=target.parent)
+        validation = load_validation(target, (*seen, target))
+        return validation.config, validation.fixed
+    return parse_config(data, str(target), base_dir=target.parent), frozenset()
 
 
 def _check_model(model: ModelQuantity, config: Config, source: str) -> None:
@@ -203,14 +231,14 @@ def load_validation(path: str | Path, seen: tuple[Path, ...] = ()) -> Validation
     """Read and check a validation file and build its run(s); ConfigError (one line) before anything runs."""
     path = Path(path).resolve()
     spec = read_file(ValidationFile, path)
-    case = _case_config(spec.case, path, (*seen, path))
+    case, case_fixed = _case_config(spec.case, path, (*seen, path))
     config = _with_probe(with_overrides(case, spec.set, source=f"{path}: set"), spec.model.probe, f"{path}: model.probe")
     reference = _with_probe(case, spec.model.probe, f"{path}: model.probe") if spec.model.relative_to_case else None
     for run in (config,) if reference is None else (config, reference):
         _check_model(spec.model, run, str(path))
     unit = spec.model.unit(config)
     value, low, high = _interval(spec.measurement, unit, str(path))
-    return Validation(path.stem, path, spec, config, reference, unit, value, low, high)
+    return Validation(path.stem, path, spec, config, reference, unit, value, low, high, case_fixed)
 
 
 def probe_statistic(times_s: np.ndarray, pressure: np.ndarray, model: ModelQuantity) -> float:

@@ -26,7 +26,8 @@ MARGINAL_SIZE_IN = (4.5, 3.4)  # the figure of a one-parameter posterior
 
 class ForestRow(NamedTuple):
     """A measurement of the forest plot: its interval [low, high] (NaN: an open end), the measured value (NaN: none
-    reported), the model value (NaN: the run failed) and whether the model lies inside the interval."""
+    reported), the model value (NaN: the run failed) and whether the model lies inside the interval; optionally the
+    model's 95 % interval [model_low, model_high] (a held-out prediction's) and a fitted value ``fit``."""
 
     name: str
     unit: str
@@ -35,17 +36,21 @@ class ForestRow(NamedTuple):
     value: float
     model: float
     inside: bool
+    model_low: float = math.nan
+    model_high: float = math.nan
+    fit: float = math.nan
 
 
-def forest_plot(path: Path, measurements: Sequence[ForestRow]) -> Path:
+def forest_plot(path: Path, measurements: Sequence[ForestRow], model_label: str = "model") -> Path:
     """A row per measurement: the measured interval (a bar; an arrow where it is open), the measured value (open
-    circle) and the model value (filled diamond, green inside, magenta outside); a panel per unit."""
+    circle), the model value (filled diamond, green inside, magenta outside; ``model_label`` in the legend) with its
+    95 % interval (a thin line, where given) and the fitted value (grey cross, where given); a panel per unit."""
     units = list(dict.fromkeys(m.unit for m in measurements))
     counts = [sum(m.unit == unit for m in measurements) for unit in units]
     fig, axes = plt.subplots(len(units), 1, figsize=(9, 1.2 + 0.42 * sum(counts) + 0.6 * len(units)), height_ratios=counts, squeeze=False)
     for ax, unit in zip(axes[:, 0], units, strict=True):
         rows = [m for m in measurements if m.unit == unit]
-        finite = [x for v in rows for x in (v.low, v.high, v.value, v.model) if math.isfinite(x)]
+        finite = [x for v in rows for x in (v.low, v.high, v.value, v.model, v.model_low, v.model_high, v.fit) if math.isfinite(x)]
         span = (min(finite), max(finite)) if finite else (0.0, 1.0)
         pad = 0.08 * (span[1] - span[0] or 1.0)
         left, right = span[0] - pad, span[1] + pad
@@ -58,8 +63,13 @@ def forest_plot(path: Path, measurements: Sequence[ForestRow]) -> Path:
                     ax.plot(edge, y, marker=marker, color=MEASURED, ms=7)
             if math.isfinite(v.value):
                 ax.plot(v.value, y, "o", mfc="white", mec=MEASURED, ms=7, mew=1.5)
+            colour = INSIDE if v.inside else OUTSIDE
+            if math.isfinite(v.model_low) and math.isfinite(v.model_high):
+                ax.plot([v.model_low, v.model_high], [y - 0.22, y - 0.22], color=colour, lw=1.2)
+            if math.isfinite(v.fit):
+                ax.plot(v.fit, y + 0.22, "x", color=GREY, ms=6, mew=1.5)
             if math.isfinite(v.model):
-                ax.plot(v.model, y, "D", color=INSIDE if v.inside else OUTSIDE, ms=7)
+                ax.plot(v.model, y, "D", color=colour, ms=7)
         ax.set_yticks(range(len(rows)), [v.name for v in reversed(rows)], fontsize=8)
         ax.set_xlim(left, right)
         ax.set_ylim(-0.6, len(rows) - 0.4)
@@ -68,11 +78,15 @@ def forest_plot(path: Path, measurements: Sequence[ForestRow]) -> Path:
     handles = [
         Line2D([], [], color=MEASURED, lw=2.5, label="measured interval (arrow: open end)"),
         Line2D([], [], ls="", marker="o", mfc="white", mec=MEASURED, label="measured value"),
-        Line2D([], [], ls="", marker="D", color=INSIDE, label="model, inside"),
-        Line2D([], [], ls="", marker="D", color=OUTSIDE, label="model, outside"),
+        Line2D([], [], ls="", marker="D", color=INSIDE, label=f"{model_label}, inside"),
+        Line2D([], [], ls="", marker="D", color=OUTSIDE, label=f"{model_label}, outside"),
     ]
+    if any(math.isfinite(m.model_low) for m in measurements):
+        handles.append(Line2D([], [], color=GREY, lw=1.2, label="95 % predictive interval"))
+    if any(math.isfinite(m.fit) for m in measurements):
+        handles.append(Line2D([], [], ls="", marker="x", color=GREY, mew=1.5, label="all-data fit (not a validation)"))
     fig.legend(handles=handles, loc="upper center", ncol=4, fontsize=8, frameon=False)
-    fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / fig.get_figheight()))
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 * math.ceil(len(handles) / 4) / fig.get_figheight()))
     fig.savefig(path, dpi=DPI)
     plt.close(fig)
     return path

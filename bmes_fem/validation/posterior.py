@@ -5,9 +5,14 @@ measured outputs y_j +- sd_j, in unit coordinates t in [0, 1]^k:
   region), started at the centre and at the LEAST_SQUARES_STARTS design points of least misfit;
 - posterior: emcee's affine-invariant ensemble sampler (Goodman & Weare 2010; Foreman-Mackey et al. 2013) on
 
-      log p(t | y) = -1/2 sum_j [(mu_j(t) - y_j)^2 / (sd_j^2 + s_j^2(t)) + log 2 pi (sd_j^2 + s_j^2(t))]
+      log p(t | y) = log L(mu(t), s^2(t))   inside the box (uniform prior), -inf outside,
 
-  inside the box (uniform prior), -inf outside: a Gaussian likelihood whose variance holds the surrogate's too.
+  with, for a calibration, the Gaussian likelihood whose variance holds the surrogate's too (`GaussianLikelihood`)
+
+      log L = -1/2 sum_j [(mu_j(t) - y_j)^2 / (sd_j^2 + s_j^2(t)) + log 2 pi (sd_j^2 + s_j^2(t))];
+
+  any other likelihood of the surrogates' means and variances samples the same way (a cross-validation's, with
+  one-sided limits: bmes_fem.validation.crossval).
   Walkers start uniform in the box; the first ``burn`` steps are discarded; 95 % credible intervals are the
   2.5 and 97.5 % quantiles of the samples;
 - credible bands of any output: quantiles of mu_j(t) + s_j(t) e, e ~ N(0, 1), over posterior samples.
@@ -15,16 +20,17 @@ measured outputs y_j +- sd_j, in unit coordinates t in [0, 1]^k:
 
 from __future__ import annotations
 
+import logging
 import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Protocol
 
 import numpy as np
 from pydantic import Field, model_validator
 from scipy.optimize import least_squares
 
 from bmes_fem.config.schema import Section
-from bmes_fem.validation.surrogate import FittedSurface
 
 QUANTILES = (2.5, 50.0, 97.5)
 BAND_DRAWS = 4000  # posterior samples used for the credible bands
@@ -71,25 +77,48 @@ class Posterior:
         return self.walkers * self.kept_steps / self.autocorrelation_steps
 
 
-def predict(surfaces: list[FittedSurface], t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Means and variances (rows: points; columns: surfaces)."""
+class Surrogate(Protocol):
+    """An output's surrogate: mean and variance at the rows of t (a `bmes_fem.validation.surrogate.FittedSurface`)."""
+
+    def predict(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+LogLikelihood = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (means, variances) -> log L per point
+
+
+def predict(surfaces: Sequence[Surrogate], t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Means and variances (rows: points; columns: surfaces; none: no column)."""
+    if not surfaces:
+        empty = np.zeros((len(np.atleast_2d(t)), 0))
+        return empty, empty
     pairs = [surface.predict(t) for surface in surfaces]
     return np.column_stack([m for m, _ in pairs]), np.column_stack([v for _, v in pairs])
 
 
-def log_posterior(t: np.ndarray, surfaces: list[FittedSurface], y: np.ndarray, sd: np.ndarray) -> np.ndarray:
-    """log p(t | y) up to a constant for the rows of ``t`` (module docstring, step 4); -inf outside [0, 1]^k."""
+@dataclass(frozen=True)
+class GaussianLikelihood:
+    """log L = -1/2 sum_j [(mu_j - y_j)^2 / (sd_j^2 + s_j^2) + log 2 pi (sd_j^2 + s_j^2)] of the measured y_j +- sd_j."""
+
+    y: np.ndarray
+    sd: np.ndarray
+
+    def __call__(self, mean: np.ndarray, variance: np.ndarray) -> np.ndarray:
+        total = self.sd**2 + variance
+        return -0.5 * np.sum((mean - self.y) ** 2 / total + np.log(2 * np.pi * total), axis=1)
+
+
+def log_posterior(t: np.ndarray, surfaces: Sequence[Surrogate], log_likelihood: LogLikelihood) -> np.ndarray:
+    """log p(t | y) up to a constant for the rows of ``t``: the likelihood of the surrogates' means and variances
+    inside [0, 1]^k (uniform prior), -inf outside."""
     t = np.atleast_2d(t)
     inside = np.all((t >= 0.0) & (t <= 1.0), axis=1)
     result = np.full(len(t), -np.inf)
     if inside.any():
-        mean, variance = predict(surfaces, t[inside])
-        total = sd**2 + variance
-        result[inside] = -0.5 * np.sum((mean - y) ** 2 / total + np.log(2 * np.pi * total), axis=1)
+        result[inside] = log_likelihood(*predict(surfaces, t[inside]))
     return result
 
 
-def best_fit(surfaces: list[FittedSurface], y: np.ndarray, sd: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, float]:
+def best_fit(surfaces: Sequence[Surrogate], y: np.ndarray, sd: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, float]:
     """Least squares of (mu_j(t) - y_j) / sd_j within [0, 1]^k from each start; (t, chi^2) of the best."""
 
     def residuals(t: np.ndarray) -> np.ndarray:
@@ -100,31 +129,40 @@ def best_fit(surfaces: list[FittedSurface], y: np.ndarray, sd: np.ndarray, start
     return best.x, float(2.0 * best.cost)
 
 
-def sample_posterior(surfaces: list[FittedSurface], y: np.ndarray, sd: np.ndarray, spec: McmcSpec, k: int) -> tuple[np.ndarray, float, np.ndarray]:
-    """emcee samples after burn-in (flattened), mean acceptance fraction and autocorrelation time [steps] per parameter."""
+def sample_posterior(
+    surfaces: Sequence[Surrogate], log_likelihood: LogLikelihood, spec: McmcSpec, k: int
+) -> tuple[np.ndarray, float, np.ndarray]:
+    """emcee samples of `log_posterior` after burn-in (flattened), mean acceptance fraction and autocorrelation time
+    [steps] per parameter."""
     import emcee
 
     rng = np.random.default_rng(spec.seed)
-    sampler = emcee.EnsembleSampler(spec.walkers, k, log_posterior, args=(surfaces, y, sd), vectorize=True)
+    sampler = emcee.EnsembleSampler(spec.walkers, k, log_posterior, args=(surfaces, log_likelihood), vectorize=True)
     sampler.random_state = np.random.RandomState(spec.seed).get_state()
     sampler.run_mcmc(rng.uniform(size=(spec.walkers, k)), spec.steps, progress=False)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # a short chain warns; the report gives N / tau instead
-        tau = np.atleast_1d(sampler.get_autocorr_time(discard=spec.burn, quiet=True))
+    emcee_log = logging.getLogger("emcee")
+    level = emcee_log.level
+    emcee_log.setLevel(logging.ERROR)  # a short chain warns through emcee's logger; the report gives N / tau instead
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tau = np.atleast_1d(sampler.get_autocorr_time(discard=spec.burn, quiet=True))
+    finally:
+        emcee_log.setLevel(level)
     return sampler.get_chain(discard=spec.burn, flat=True), float(np.mean(sampler.acceptance_fraction)), tau
 
 
-def fit_posterior(surfaces: list[FittedSurface], y: np.ndarray, sd: np.ndarray, spec: McmcSpec, design: np.ndarray) -> Posterior:
-    """Best fit from the centre and the design points of least misfit, then the MCMC posterior."""
+def fit_posterior(surfaces: Sequence[Surrogate], y: np.ndarray, sd: np.ndarray, spec: McmcSpec, design: np.ndarray) -> Posterior:
+    """Best fit from the centre and the design points of least misfit, then the MCMC posterior (Gaussian likelihood)."""
     k = design.shape[1]
     misfit = np.sum(((predict(surfaces, design)[0] - y) / sd) ** 2, axis=1)
     starts = np.vstack([np.full(k, 0.5), design[np.argsort(misfit)[:LEAST_SQUARES_STARTS]]])
     best, chi2 = best_fit(surfaces, y, sd, starts)
-    samples, acceptance, tau = sample_posterior(surfaces, y, sd, spec, k)
+    samples, acceptance, tau = sample_posterior(surfaces, GaussianLikelihood(y, sd), spec, k)
     return Posterior(best, chi2, samples, acceptance, tau, spec.walkers, spec.steps - spec.burn)
 
 
-def predictive_bands(surfaces: list[FittedSurface], samples: np.ndarray, seed: int) -> np.ndarray:
+def predictive_bands(surfaces: Sequence[Surrogate], samples: np.ndarray, seed: int) -> np.ndarray:
     """2.5, 50, 97.5 % quantiles of mu_j(t) + s_j(t) e over posterior samples (rows: outputs)."""
     rng = np.random.default_rng(seed)
     chosen = samples[rng.choice(len(samples), size=min(BAND_DRAWS, len(samples)), replace=False)]

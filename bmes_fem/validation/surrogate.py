@@ -141,10 +141,11 @@ class QuadraticSurface:
         hat = np.einsum("ij,ji->i", a, np.linalg.pinv(a))
         press = (y - a @ self.coefficients) / (1.0 - hat)
         self._loo = LeaveOneOut(press, np.full(len(y), np.sqrt(np.mean(press**2))))
+        self.variance = self._loo.rmse**2  # the predictive variance, constant over the box
 
     def predict(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         mean = quadratic_features(np.asarray(t, dtype=float)) @ self.coefficients
-        return mean, np.full(mean.shape, self._loo.rmse**2)
+        return mean, np.full(mean.shape, self.variance)
 
     def leave_one_out(self) -> LeaveOneOut:
         return self._loo

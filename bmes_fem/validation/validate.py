@@ -6,13 +6,19 @@ studies machinery as the study ``validation_cases`` (bmes_fem.validation.runs); 
 atomically to ``<results-dir>/validation/``:
 
 - ``validation.csv``: a row per measurement, full precision: name, source, mark, setting, reported, basis,
-  measured value, interval low and high (empty: open), unit, model value, verdict, z, model quantity,
-  case folder(s), error;
+  measured value, interval low and high (empty: open), unit, model value, verdict, z, model quantity, the
+  calibrated parameters its value depends on, case folder(s), error;
 - ``validation.md``: the same rounded, with the measured interval spelled out;
 - ``forest.png``: the intervals and the model values, a panel per unit.
 
 Verdict: ``inside`` when low <= model <= high (an open end does not bound), else ``below`` or ``above``;
 ``failed`` when a run did not finish. z = (model - value) / sd where the measurement is a mean and SD.
+
+Calibrated: the parameters of the cross-validation spec (bmes_fem.validation.crossval_file) that apply to a row.
+A row with any is used in the all-data fit of ``bmes validate --cross-validate``, and its case runs on the
+calibrated defaults; the table marks it (a fit there, not an independent check).
+
+A folder of validation files is read without its ``cross_validation.yaml`` (the spec, SPEC_NAME).
 """
 
 from __future__ import annotations
@@ -31,11 +37,13 @@ from bmes_fem.output.io import atomic_directory
 from bmes_fem.post.quantities import summary_value
 from bmes_fem.studies.executor import Executor
 from bmes_fem.studies.table import cell, csv_string, markdown_table
+from bmes_fem.validation.crossval_file import DEFAULT_SPEC, CrossValidationSpec
 from bmes_fem.validation.measurements import Validation, load_validation, probe_statistic, read_probe_series
 from bmes_fem.validation.plots import ForestRow, forest_plot
 from bmes_fem.validation.runs import Runs, run_configs
 
-DEFAULT_FILES = Path(__file__).resolve().parents[2] / "configs" / "validation"
+DEFAULT_FILES = DEFAULT_SPEC.parent
+SPEC_NAME = DEFAULT_SPEC.name  # skipped when a folder is expanded
 CASES_STUDY = "validation_cases"
 REPORT_DIR = "validation"
 TABLE_CSV, TABLE_MD, FOREST_PNG = "validation.csv", "validation.md", "forest.png"
@@ -45,11 +53,13 @@ REFERENCE = ".reference"  # label suffix of the reference run of a ratio
 
 @dataclass(frozen=True)
 class Comparison:
-    """A validation with its model value (NaN if a run failed) and the error of a failed run."""
+    """A validation with its model value (NaN if a run failed), the error of a failed run, and the calibrated
+    parameters (dotted paths) its value depends on."""
 
     validation: Validation
     model: float
     error: str = ""
+    calibrated: tuple[str, ...] = ()
 
     @property
     def verdict(self) -> str:
@@ -72,11 +82,12 @@ class Comparison:
 
 
 def validation_files(paths: Sequence[Path]) -> list[Path]:
-    """The files named, folders expanded to their ``*.yaml`` (sorted); ConfigError if a path is missing or a folder empty."""
+    """The files named, folders expanded to their ``*.yaml`` but SPEC_NAME (sorted); ConfigError if a path is missing or
+    a folder empty."""
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
-            found = sorted(path.glob("*.yaml"))
+            found = sorted(p for p in path.glob("*.yaml") if p.name != SPEC_NAME)
             if not found:
                 raise ConfigError(f"validation folder '{path}' holds no *.yaml files (expected validation files, e.g. configs/validation/)")
             files += found
@@ -106,17 +117,28 @@ def _value(validation: Validation, folder: Path) -> float:
     return probe_statistic(times_s, pressure, model)
 
 
-def compare(validation: Validation, runs: Runs) -> Comparison:
+def run_labels(validation: Validation, label: str) -> list[str]:
+    """The labels of the run(s) of ``validation`` named ``label``: the run, and the reference run of a ratio."""
+    return [label] + ([label + REFERENCE] if validation.reference is not None else [])
+
+
+def model_value(validation: Validation, folders: Sequence[Path]) -> float:
+    """The model value of ``validation`` from its finished run folder(s) (`run_labels`): the value, or its ratio to
+    the reference run's."""
+    values = [_value(validation, folder) for folder in folders]
+    return values[0] / values[1] if len(values) == 2 else values[0]
+
+
+def compare(validation: Validation, runs: Runs, calibrated: tuple[str, ...] = ()) -> Comparison:
     """The model value of ``validation`` from its finished run(s): the value, or its ratio to the reference run."""
-    labels = [validation.name] + ([validation.name + REFERENCE] if validation.reference is not None else [])
+    labels = run_labels(validation, validation.name)
     errors = [runs.errors[label] or "not run" for label in labels if runs.folders[label] is None]
     if errors:
-        return Comparison(validation, math.nan, errors[0])
-    values = [_value(validation, runs.folders[label]) for label in labels]
-    return Comparison(validation, values[0] / values[1] if len(values) == 2 else values[0])
+        return Comparison(validation, math.nan, errors[0], calibrated)
+    return Comparison(validation, model_value(validation, [runs.folders[label] for label in labels]), calibrated=calibrated)
 
 
-def _interval_text(v: Validation) -> str:
+def interval_text(v: Validation) -> str:
     unit = "" if v.unit == "-" else f" {v.unit}"
     if v.spec.measurement.sd is not None:
         return f"{cell(v.value, DIGITS)} ± {cell(v.high - v.value, DIGITS)}{unit} (mean ± SD)"
@@ -128,12 +150,12 @@ def _interval_text(v: Validation) -> str:
 
 
 CSV_HEADER = ["measurement", "source", "mark", "setting", "reported", "basis", "value", "low", "high", "unit",
-              "model", "verdict", "z", "model_quantity", "folders", "error"]  # fmt: skip
-MD_HEADER = ["measurement", "source", "measured (interval)", "model", "verdict", "z", "model quantity"]
+              "model", "verdict", "z", "model_quantity", "calibrated_parameters", "folders", "error"]  # fmt: skip
+MD_HEADER = ["measurement", "source", "measured (interval)", "model", "verdict", "z", "calibrated (in the all-data fit)", "model quantity"]
 
 
 def _folders(c: Comparison, runs: Runs) -> str:
-    labels = [c.validation.name] + ([c.validation.name + REFERENCE] if c.validation.reference is not None else [])
+    labels = run_labels(c.validation, c.validation.name)
     return " ".join(runs.folders[label].name for label in labels if runs.folders[label] is not None)
 
 
@@ -142,15 +164,16 @@ def csv_text(comparisons: Sequence[Comparison], runs: Runs) -> str:
     for c in comparisons:
         v, m = c.validation, c.validation.spec.measurement
         rows.append([v.name, m.source, m.mark, m.setting, m.reported, m.basis, *(cell(x, None) for x in (v.value, v.low, v.high)), v.unit,
-                     cell(c.model, None), c.verdict, cell(c.z, None), v.spec.model.description, _folders(c, runs), c.error])  # fmt: skip
+                     cell(c.model, None), c.verdict, cell(c.z, None), v.spec.model.description, " ".join(c.calibrated), _folders(c, runs),
+                     c.error])  # fmt: skip
     return csv_string(CSV_HEADER, rows)
 
 
 def markdown_text(comparisons: Sequence[Comparison]) -> str:
     rows = [
-        [c.validation.name, c.validation.spec.measurement.source, _interval_text(c.validation),
+        [c.validation.name, c.validation.spec.measurement.source, interval_text(c.validation),
          f"{cell(c.model, DIGITS)}{'' if c.validation.unit == '-' else ' ' + c.validation.unit}", c.verdict, cell(c.z, 3),
-         c.validation.spec.model.description]
+         "yes" if c.calibrated else "no", c.validation.spec.model.description]
         for c in comparisons
     ]  # fmt: skip
     return markdown_table(MD_HEADER, rows)
@@ -189,16 +212,14 @@ class ValidationRun:
         return self.runs.run.exit_code
 
 
-def run_validation(paths: Sequence[Path], executor: Executor, results_dir: Path) -> ValidationRun:
-    """Check every file, run the cases, compare and (unless interrupted) write the report."""
-    validations = load_validations(paths)
+def run_validation(validations: Sequence[Validation], executor: Executor, results_dir: Path, spec: CrossValidationSpec) -> ValidationRun:
+    """Run the cases of the checked ``validations`` (`load_validations`), compare and (unless interrupted) write the
+    report; ``spec`` says which rows depend on calibrated parameters."""
     configs = {}
     for v in validations:
-        configs[v.name] = v.config
-        if v.reference is not None:
-            configs[v.name + REFERENCE] = v.reference
+        configs.update(zip(run_labels(v, v.name), v.configs, strict=True))
     runs = run_configs(CASES_STUDY, configs, executor, results_dir, source=validations[0].path.parent)
     if runs.interrupted:
         return ValidationRun([], runs, [])
-    comparisons = [compare(v, runs) for v in validations]
+    comparisons = [compare(v, runs, tuple(spec.parameters[i].path for i in spec.active(v))) for v in validations]
     return ValidationRun(comparisons, runs, write_report(Path(results_dir) / REPORT_DIR, comparisons, runs))

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from bmes_fem.config.case import Config, Probe
-from bmes_fem.output.outputs import Output
+from bmes_fem.output.base import Output
 from bmes_fem.physics import analytic
 from bmes_fem.post.analysis import StateAnalysis
 from bmes_fem.post.probes import ProbePoints
