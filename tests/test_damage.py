@@ -137,7 +137,9 @@ def test_a_bar_course_reports_its_first_microfracture_week_and_writes_the_damage
 
     from bmes_fem.api import run_case
 
-    config = parse_config(_bar({"remodelling_rate": "0 1/year"}, weeks=8, output={"figures": False, "results_dir": str(tmp_path)}))
+    config = parse_config(
+        _bar({"remodelling_rate": "0 1/year"}, weeks=8, output={"figures": False, "results_dir": str(tmp_path)})
+    )
     result = run_case(config)
     damage = result.summary["course"]["scenarios"]["control"]["damage"]
     weekly = [row[2][0] for row in _bar_states(config)[1:]]  # weeks 0..8
@@ -150,7 +152,12 @@ def test_a_bar_course_reports_its_first_microfracture_week_and_writes_the_damage
     fields = pyvista.read(result.case_dir / "fields.vtu")
     np.testing.assert_allclose(fields.cell_data["damage"], 1.0)
     table = (result.case_dir / "course_scenarios.csv").read_text().splitlines()
-    assert table[0].split(",")[-4:] == ["damage_peak", "first_microfracture_week", "microfracture_depth_mm", "back_to_full_load_week"]
+    assert table[0].split(",")[-4:] == [
+        "damage_peak",
+        "first_microfracture_week",
+        "microfracture_depth_mm",
+        "back_to_full_load_week",
+    ]
     assert table[1].startswith("control,")
 
 

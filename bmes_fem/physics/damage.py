@@ -48,7 +48,9 @@ class FatigueLaw:
         """N_f(s) [cycles]; inf where s <= 0."""
         s = np.asarray(stress_ratio, dtype=float)
         with np.errstate(divide="ignore", over="ignore"):
-            return np.where(s > 0.0, self.reference_cycles * (np.maximum(s, 1e-300) / self.reference_ratio) ** (-self.exponent), np.inf)
+            return np.where(
+                s > 0.0, self.reference_cycles * (np.maximum(s, 1e-300) / self.reference_ratio) ** (-self.exponent), np.inf
+            )
 
 
 def stress_ratio(risk_index: np.ndarray, damage: np.ndarray, modulus_loss_at_failure: float) -> np.ndarray:
