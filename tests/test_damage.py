@@ -178,3 +178,30 @@ def test_a_healthy_head_walking_for_a_year_has_no_microfracture_and_stays_far_be
     assert 1.2e-3 < strain.max() < 1.8e-3  # the healthy walking strain of the brief's check (coarse head)
     assert max(row[2].max() for row in rows) < 1e-4 * config.course.damage.microfracture_damage
     assert rows[-1][2].max() > rows[2][2].max() > 0.0  # it does accumulate, slowly
+
+
+# --- protected weight bearing on the coarse head --------------------------------------------------------------
+
+
+def test_protected_weight_bearing_lowers_the_strain_and_its_full_load_growth_is_the_controls():
+    """Half the joint force from week 2: the state's largest R falls, its damage source falls, and the damage growth
+    full walking would give (a second solve at full load) equals the control's at the same state and damage."""
+    from bmes_fem.mesh.build import build_domain
+    from bmes_fem.solve.course import CourseBiot
+
+    config = parse_config({
+        "analysis": "course", "mesh": {"size": "6 mm", "lesion_size": "3 mm"}, "output": {"figures": False},
+        "course": {"phases": [{"name": "walking", "duration": "4 weeks"}], "sample_every": "2 weeks", "trajectories": {},
+                   "damage": {}, "scenarios": [{"name": "control"},
+                                               {"name": "crutches", "weight_bearing": {"start": "2 weeks", "load_fraction": 0.5}}]},
+    })  # fmt: skip
+    problem = CourseBiot(build_domain(config), config)
+    found = {}
+    for state in problem.states():
+        found[state.label] = (problem.cells.risk_index.copy(), problem.damage.damage.copy(), problem.damage.full_load_growth_per_s.copy())
+    assert problem.table.series["load_fraction"][1].tolist() == [1.0, 0.5, 0.5]
+    assert problem.table.series["steps_fraction"][1].tolist() == [1.0, 0.5, 0.5]
+    control, crutches = found["control week 2"], found["crutches week 2"]
+    np.testing.assert_array_equal(crutches[1], control[1])  # the same history up to week 2
+    assert np.nanmax(crutches[0]) < 0.75 * np.nanmax(control[0])
+    np.testing.assert_allclose(crutches[2], control[2], rtol=1e-6)
