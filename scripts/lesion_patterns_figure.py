@@ -1,7 +1,7 @@
 """The docs figure docs/lesion_patterns.png: each clinical pattern of bone marrow oedema as a schematic coronal
 sketch of its MRI appearance, next to the model's lesion indicator chi on the coronal plane through the lesion.
 
-Rows (case files): BMES / transient osteoporosis of the hip (configs/femoral_head_toh.yaml), focal early
+Rows (case files): BMES / transient osteoporosis of the hip (configs/femoral_head_bmes.yaml), focal early
 osteonecrosis of the femoral head (configs/femoral_head_focal_osteonecrosis.yaml), BME of the medial femoral
 condyle (configs/femoral_condyle_bmes.yaml). chi is the model's `lesion_indicator` on a 0.25 mm grid of the plane
 y = the lesion centre's y. The bone section and its layers (cortex, subchondral plate, trabecular core) are the
@@ -191,7 +191,7 @@ def _grid(section: CoronalSection) -> tuple[np.ndarray, np.ndarray]:
 
 
 def toh_row(axes) -> None:
-    config = load_config(ROOT / "configs" / "femoral_head_toh.yaml")
+    config = load_config(ROOT / "configs" / "femoral_head_bmes.yaml")
     section, chi = coronal_section(config, (-36.0, 27.0), (-33.0, 27.0))
     x, z = _grid(section)
     s = (np.asarray(config.geometry.neck_axis())[[0, 2]] @ np.vstack([x.ravel(), z.ravel()])).reshape(x.shape)

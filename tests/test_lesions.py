@@ -166,7 +166,7 @@ def test_only_bounded_parts_get_a_refinement_ball():
     zones = mesh_sizes(config).zones
     assert [(*z.centre_m, z.radius_m, z.mesh_size_m) for z in zones] == [
         pytest.approx((1 * MM, 2 * MM, 3 * MM, 8 * MM, 1 * MM)), pytest.approx((4 * MM, 0.0, 0.0, 7 * MM, 1 * MM))]
-    toh = load_config(CONFIGS / "femoral_head_toh.yaml")
+    toh = load_config(CONFIGS / "femoral_head_bmes.yaml")
     assert mesh_sizes(toh).zones == ()
 
 
@@ -190,26 +190,24 @@ def test_lesion_scale_grows_a_region_about_its_centre():
 
 
 def test_the_case_files_of_the_three_patterns():
-    """The focal osteonecrosis case is femoral_head_bmes.yaml with its own name; the TOH case differs from the
-    defaults in its lesion only."""
+    """The default case (the TOH pattern) differs from the schema's defaults in its lesion only (its load direction is
+    the default's to 4 digits); the focal
+    osteonecrosis case is the default case with its own name and an ellipsoid lesion."""
     bmes = load_config(CONFIGS / "femoral_head_bmes.yaml").to_dict()
     focal = load_config(CONFIGS / "femoral_head_focal_osteonecrosis.yaml").to_dict()
     assert focal["case"] == "femoral_head_focal_osteonecrosis" and focal["lesions"][0]["kind"] == "ellipsoid"
-    assert {key: value for key, value in focal.items() if key != "case"} == {
-        **{key: value for key, value in bmes.items() if key != "case"},
-        "lesions": [{**bmes["lesions"][0], "name": focal["lesions"][0]["name"]}],
-    }
-    toh = load_config(CONFIGS / "femoral_head_toh.yaml")
+    assert [key for key, value in focal.items() if bmes[key] != value] == ["case", "lesions"]
     default = parse_config({}).to_dict()
-    assert [key for key, value in toh.to_dict().items() if default[key] != value] == ["case", "lesions"]
-    assert toh.lesions[0].kind == "region" and len(toh.lesions[0].spared) == 1
+    assert [key for key, value in bmes.items() if default[key] != value] == ["lesions", "load"]
+    assert bmes["load"] == {**default["load"], "direction": pytest.approx(default["load"]["direction"], abs=1e-4)}
+    assert bmes["lesions"][0]["kind"] == "region" and len(bmes["lesions"][0]["spared"]) == 1
 
 
 def test_toh_region_on_the_femoral_head_mesh_covers_the_neck_and_lateral_head_and_spares_the_medial_head():
     """Nodes of the coarse head mesh (6 mm): s = x . a along the neck axis (head-neck junction at
     s = -sqrt(R^2 - r_n^2) = -17.9 mm; the oedema ends at s = -27 mm), x medial (spared beyond x = 8 mm).
     At 2.5 falloff widths (5 mm) inside chi >= (1 + tanh 2.5) / 2 = 0.993, outside chi <= 0.0067."""
-    config = with_overrides(load_config(CONFIGS / "femoral_head_toh.yaml"), {"mesh.size": "6 mm", "mesh.lesion_size": "3 mm"})
+    config = with_overrides(load_config(CONFIGS / "femoral_head_bmes.yaml"), {"mesh.size": "6 mm", "mesh.lesion_size": "3 mm"})
     x_m = build_domain(config).mesh.geometry.x.T
     chi = lesion_indicator(config.lesions, x_m)
     s_mm = np.asarray(config.geometry.neck_axis()) @ x_m / MM

@@ -243,10 +243,10 @@ class Fluid(Section):
     reflection_coefficient: Fraction = 0.85
     capillary_filtration: Annotated[RatePerPressure, Field(ge=0.0)] = 1.0e-8  # 0: no marrow exchange
     venous_pressure: Pressure = mmHg(15.0)
-    vascular_storage: Annotated[Compliance, Field(ge=0.0)] = 1.0e-6
+    vascular_storage: Annotated[Compliance, Field(ge=0.0)] = 3.0e-7
     # true: q_cap = L (p_eff - p), absorbing where p > p_eff; false: q_cap = L (p_eff - p)^+, filtration only
     # (revised Starling principle, Levick & Michel 2010; docs/model.md 4.6)
-    capillary_reabsorption: bool = True
+    capillary_reabsorption: bool = False
 
     def effective_capillary_pressure(self) -> float:
         """p_eff = p_c - sigma_r (pi_c - pi_i) [Pa]: the Starling equilibrium pressure."""
@@ -360,12 +360,12 @@ class Trabecular(_RegionBase):
     bone_volume_fraction: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.30
     volume_fraction_exponent: Positive = 2.58
     mineralisation_exponent: Positive = 2.74
-    modulus_law: Literal["hernandez", "density_power"] = "hernandez"
+    modulus_law: Literal["hernandez", "density_power"] = "density_power"
     density_power: DensityPowerLaw = DensityPowerLaw()
     fabric: TransverseIsotropy | None = None
     bone_volume_fraction_bands: tuple[Band, ...] = ()
     biot_coefficient: Fraction = 0.95
-    permeability: Annotated[Area, Field(gt=0.0)] = 1.0e-15
+    permeability: Annotated[Area, Field(gt=0.0)] = 4.5e-18  # k / mu = 6.4e-15 m^2/(Pa s), Baxter & Jain 1989
     biot_modulus: PositivePressure = 3.1e9
 
     def modulus_exponent(self) -> float:
@@ -416,7 +416,7 @@ class Tissue(Section):
     physeal_scar: SolidRegion = SolidRegion(
         youngs_modulus=1.5e9, biot_coefficient=0.7, biot_modulus=14.0e9, permeability=1.0e-16
     )
-    fluid_viscosity: Annotated[Viscosity, Field(gt=0.0)] = 1.0e-3
+    fluid_viscosity: Annotated[Viscosity, Field(gt=0.0)] = 0.7e-3  # water at 37 C
 
 
 class ContactPatch(Section):
