@@ -393,8 +393,14 @@ class CourseOutput(Output):
         ]
         labels = {f"volume_p_above_{t:g}_mmHg_mm3": f"volume with p > {t:g} mmHg" for t in thresholds}
         labels.update({f"risk_zone_volume_R_ge_{c:g}_mm3": f"risk volume R >= {c:g}" for c in config.risk.critical_indices})
+        peak_p, largest_r = float(np.nanmax(series["p_lesion_peak_mmHg"])), float(np.nanmax(series["risk_index_max"]))
+        unreached = {f"volume_p_above_{t:g}_mmHg_mm3": f"no scenario reaches {t:g} mmHg:\nthe highest lesion peak is {peak_p:.1f} mmHg" for t in thresholds}
+        unreached.update({
+            f"risk_zone_volume_R_ge_{c:g}_mm3": f"no scenario reaches R = {c:g}:\nthe largest risk index is {largest_r:.2f}" for c in config.risk.critical_indices
+        })  # fmt: skip
         volume_panels = [
-            Panel(column, f"{label} [mm$^3$]", healthy[column], tolerances[column], dict(zip(table.scenarios, back[column], strict=True)))
+            Panel(column, f"{label} [mm$^3$]", healthy[column], tolerances[column], dict(zip(table.scenarios, back[column], strict=True)),
+                  unreached=unreached[column])
             for column, label in labels.items()
         ]
         tissue_panels = [

@@ -60,6 +60,7 @@ class Panel:
     tolerance: float | None = None  # band healthy +- tolerance
     back_to_healthy_weeks: Mapping[str, float | None] = field(default_factory=dict)  # scenario -> week of the marker
     levels: tuple[float, ...] = ()  # dotted reference lines (thresholds)
+    unreached: str = ""  # written across the panel when every scenario stays at 0 (why the threshold is not crossed)
 
 
 _DASHES = ("--", "-.", ":", (0, (5, 1, 1, 1)))  # therapies: scenarios that coincide stay visible over the control
@@ -98,6 +99,8 @@ def plot_course(png_path: Path, series: CourseSeries, panels: Sequence[Panel], t
             week = panel.back_to_healthy_weeks.get(name)
             if week is not None and week > series.weeks[0]:  # at the first sample: never left the healthy band
                 axis.plot([week], [np.interp(week, series.weeks, values)], marker="v", ms=9, color=styles[name]["color"], ls="none")
+        if panel.unreached and not np.any(series.values[panel.column] > 0.0):
+            _say(axis, panel.unreached)
         axis.set_xlabel("time [weeks]")
         axis.set_ylabel(panel.label)
         axis.grid(alpha=0.3)
@@ -143,6 +146,12 @@ def cutaway_frames(
         yield frame
 
 
+def _say(axis, text: str) -> None:
+    """``text`` across the middle of an axis whose data are all zero, so that no panel is empty without a reason."""
+    axis.text(0.5, 0.5, text, transform=axis.transAxes, ha="center", va="center", fontsize=9, wrap=True,
+              bbox={"boxstyle": "round", "facecolor": "white", "edgecolor": "0.6"})  # fmt: skip
+
+
 def plot_scenarios(png_path: Path, header: Sequence[str], rows: Sequence[Sequence], title: str) -> Path:
     """A bar chart per numeric column of the scenario table (``header``, ``rows``: scenario first), one bar per
     scenario; a missing value (a week that never comes) is marked "none"."""
@@ -159,6 +168,8 @@ def plot_scenarios(png_path: Path, header: Sequence[str], rows: Sequence[Sequenc
         for position, value in enumerate(values):
             if value is None:
                 axis.annotate("none", (position, 0.0), ha="center", va="bottom", fontsize=8, rotation=90)
+        if not any(heights) and None not in values:
+            _say(axis, "0 in every scenario")
         axis.set_xticks(range(len(rows)), names, rotation=30, ha="right", fontsize=8)
         axis.set_title(header[column].replace("_", " "), fontsize=9)
         axis.grid(alpha=0.3, axis="y")
