@@ -221,12 +221,12 @@ class Lesion(Section):
 class LesionEffects(Section):
     """Parameter values at chi = 1 (combined BMES set, parameters.md 3.4); blended by chi."""
 
-    filtration_factor: Positive = 3.0
-    reflection_coefficient: Fraction = 0.6
+    filtration_factor: Positive = 3.928
+    reflection_coefficient: Fraction = 0.667
     interstitial_oncotic_pressure: Pressure = mmHg(12.0)
-    capillary_pressure: Pressure = mmHg(50.0)
+    capillary_pressure: Pressure = mmHg(61.17)
     venous_pressure: Pressure = mmHg(25.0)
-    venous_outflow_factor: Positive = 0.3
+    venous_outflow_factor: Positive = 0.3147
     mobility_factor: Positive = 1.0
     relative_mineralisation: Annotated[float, Field(gt=0.0, le=1.5)] = 0.85
     bone_volume_fraction: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.28
@@ -241,9 +241,9 @@ class Fluid(Section):
     plasma_oncotic_pressure: Pressure = mmHg(25.0)
     interstitial_oncotic_pressure: Pressure = mmHg(8.0)
     reflection_coefficient: Fraction = 0.85
-    capillary_filtration: Annotated[RatePerPressure, Field(ge=0.0)] = 1.0e-8  # 0: no marrow exchange
+    capillary_filtration: Annotated[RatePerPressure, Field(ge=0.0)] = 5.888e-9  # 0: no marrow exchange
     venous_pressure: Pressure = mmHg(15.0)
-    vascular_storage: Annotated[Compliance, Field(ge=0.0)] = 3.0e-7
+    vascular_storage: Annotated[Compliance, Field(ge=0.0)] = 2.32e-7
     # true: q_cap = L (p_eff - p), absorbing where p > p_eff; false: q_cap = L (p_eff - p)^+, filtration only
     # (revised Starling principle, Levick & Michel 2010; docs/model.md 4.6)
     capillary_reabsorption: bool = False
