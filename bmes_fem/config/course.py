@@ -1,5 +1,6 @@
 """Config section of a disease course (``analysis: course``): phases, parameter trajectories, bone turnover,
-therapy scenarios and the tolerance of "back to healthy" (back to load, painful volume gone). The model and every default's source: docs/course.md.
+therapy scenarios (drugs, protected weight bearing, core decompression), fatigue microdamage and the tolerance of "back to
+healthy" (back to load, painful volume gone). The model and every default's source: docs/course.md.
 
 A course runs from t = 0 through its ``phases`` (contiguous, in order; durations with units, ``"3 weeks"``)
 and is sampled every ``sample_every`` (and at its end). A ``trajectories`` entry gives one lesion
@@ -14,6 +15,9 @@ value of that parameter: fluid.* for pressures and sigma_r, 1 for the factors an
 the configured lesion size for ``lesion_scale``). A parameter without a trajectory stays healthy; the
 ``lesion_effects`` section is not read by a course. Mineralisation and BV/TV follow from the osteoclast
 activity through ``turnover``. Each of the ``scenarios`` runs the same course with its therapies.
+
+With a ``damage`` section every trabecular cell accumulates fatigue microdamage from the daily walking cycles and
+loses stiffness with it (bmes_fem.physics.damage); remodelling repairs it at the rate bone is renewed.
 """
 
 from __future__ import annotations
@@ -24,12 +28,13 @@ from typing import Annotated
 
 from pydantic import BeforeValidator, Field, PlainSerializer, model_validator
 
-from bmes_fem.config.schema import Fraction, PositiveTime, Rate, Section, Time
+from bmes_fem.config.schema import Fraction, Positive, PositiveTime, Pressure, Rate, Section, Time, mmHg
 from bmes_fem.units import PA_PER_MMHG, UREG, format_si, to_si
 
 WEEK_S = float(UREG("1 week").to("s").magnitude)
 DAY_S = float(UREG("1 day").to("s").magnitude)
 HOUR_S = float(UREG("1 hour").to("s").magnitude)
+YEAR_S = float(UREG("1 year").to("s").magnitude)
 HEALTHY = "healthy"
 NAME = r"^[A-Za-z_][A-Za-z0-9_-]*$"
 TIME_TOLERANCE_S = 1.0  # phase starts and times closer than this are the same instant
@@ -183,12 +188,78 @@ class Bisphosphonate(Section):
     inhibition: Fraction = 1.0
 
 
+class WeightBearing(Section):
+    """Protected weight bearing from ``start`` (a time or a phase): the joint force times ``load_fraction`` and the
+    steps per day times ``steps_fraction`` for ``duration``, then both back to full linearly over ``progression``.
+
+    Defaults [D]: 6 weeks (3-6 weeks of toe-touch or 15-20 kg partial weight bearing in BMES), then 4 weeks of
+    progressive loading; a prescribed 200 N partial load is exceeded up to 580-690 N (Vasarhelyi et al. 2006) and
+    the hip contact force keeps the muscle forces, so half the walking force; half the steps on crutches.
+    """
+
+    start: TimeOrPhase
+    duration: PositiveTime = 6.0 * WEEK_S
+    progression: Annotated[Time, Field(ge=0.0)] = 4.0 * WEEK_S
+    load_fraction: Fraction = 0.5
+    steps_fraction: Fraction = 0.5
+
+
+class Decompression(Section):
+    """Core decompression at ``time`` (a time or a phase): the tunnels of ``geometry.core_decompression`` (meshed
+    with ``drilled: false``, bone until then) become holes whose wall is drained at ``pressure``.
+
+    Default [D]: the periosteal drainage pressure (15 mmHg, parameters.md 4), the tunnel open to the extraosseous space.
+    """
+
+    time: TimeOrPhase
+    pressure: Pressure = mmHg(15.0)
+
+
 class Scenario(Section):
     """The course with these therapies (none: the control)."""
 
     name: Annotated[str, Field(pattern=NAME)]
     iloprost: Iloprost | None = None
     bisphosphonate: Bisphosphonate | None = None
+    weight_bearing: WeightBearing | None = None
+    decompression: Decompression | None = None
+
+
+class Fatigue(Section):
+    """S-N law N_f(s) = reference_cycles (s / reference_ratio)^(-exponent), s = sigma / (E_0 eps_y) (bmes_fem.physics.damage).
+
+    Defaults [D] (docs/course.md 11): failure (10 % modulus loss) after 10^5.5 cycles, the middle of 1e5-1e6, at
+    half the apparent yield strain (sigma/E_0 ~ 0.004-0.005; Haddock et al. 2004, Michel et al. 1993, Bowman et
+    al. 1998), and the line through monotonic failure at the yield strain in one cycle: exponent 5.5 / log10(2).
+    """
+
+    reference_ratio: Annotated[float, Field(gt=0.0, le=1.0)] = 0.5
+    reference_cycles: Annotated[float, Field(ge=1.0)] = 10.0**5.5
+    exponent: Positive = 5.5 / math.log10(2.0)
+
+
+class Damage(Section):
+    """Fatigue microdamage from the daily walking cycles, stiffness loss and repair by remodelling (docs/course.md 11).
+
+    Defaults: 10,000 steps a day (healthy adults take 4,000-18,000, Tudor-Locke et al. 2011 [S]), each step loads
+    one leg, so half a load cycle per step for one hip or knee [D]; E = E_0 (1 - k D) with k = 0.1, the modulus
+    loss that defines fatigue failure in the S-N tests [D]; repair at the healthy cancellous turnover rate, 30 % a
+    year (30-40 % of trabecular bone is remodelled each year [S: 4bonehealth]; ~25 %, Parfitt [M]), times the
+    osteoclast activity; a microfracture where D reaches 1 (Miner's failure); back to full load once full walking
+    would grow the damage of no cell by more than 0.1 a year (a microfracture in no less than 10 years).
+    """
+
+    steps_per_day: Positive = 10_000.0
+    cycles_per_step: Positive = 0.5
+    fatigue: Fatigue = Fatigue()
+    modulus_loss_at_failure: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.1
+    remodelling_rate: Annotated[Rate, Field(ge=0.0)] = 0.3 / YEAR_S
+    microfracture_damage: Annotated[float, Field(gt=0.0, le=1.0)] = 1.0
+    growth_tolerance: Annotated[Rate, Field(gt=0.0)] = 0.1 / YEAR_S
+
+
+#: each therapy of a scenario and the key of its time
+THERAPY_TIMES = {"iloprost": "start", "bisphosphonate": "dose_time", "weight_bearing": "start", "decompression": "time"}
 
 
 def _kinetics(onset, recovery, onset_tau_weeks: float = 2.0, recovery_tau_weeks: float = 10.0) -> dict:
@@ -227,6 +298,7 @@ class Course(Section):
     scenarios: tuple[Scenario, ...] = (Scenario(name="control"),)
     volume_tolerance: Fraction = 0.05  # back to healthy: |V - V_healthy| <= max(this * V_healthy, volume_tolerance_mm3)
     volume_tolerance_mm3: Annotated[float, Field(ge=0.0)] = 20.0
+    damage: Damage | None = None  # None: no microdamage (the states depend on their parameters only)
 
     @model_validator(mode="after")
     def _consistent(self) -> Course:
@@ -256,7 +328,8 @@ class Course(Section):
         if not scenario_names or len(set(scenario_names)) < len(scenario_names):
             raise ValueError(f"course.scenarios: expected at least one, with unique names (got {scenario_names})")
         for index, scenario in enumerate(self.scenarios):
-            for key, therapy, field in (("iloprost", scenario.iloprost, "start"), ("bisphosphonate", scenario.bisphosphonate, "dose_time")):
+            for key, field in THERAPY_TIMES.items():
+                therapy = getattr(scenario, key)
                 if therapy is not None:
                     self.time_s(getattr(therapy, field), f"course.scenarios.{index}.{key}.{field}")
         return self

@@ -1,7 +1,8 @@
 """Config sections that choose the domain: a parametric geometry or a mesh file, and mesh sizes.
 
 ``geometry.kind``: femoral_head (default) and femoral_condyle (layered bones: regions trabecular,
-cortical, subchondral_plate, optionally physeal_scar; boundaries articular, periosteal, cut); box,
+cortical, subchondral_plate, optionally physeal_scar; boundaries articular, periosteal, cut, and ``tunnel`` when
+``core_decompression`` drills tunnels into them, as into a cylinder); box,
 cylinder, sphere and sphere_octant (verification shapes: region trabecular, boundaries named after the
 faces); gmsh_file (a ``.msh`` with named physical groups), mesh_file (any meshio-readable volume mesh
 with a tag map), stl_surface (a closed STL surface meshed with gmsh, boundaries chosen by rules),
@@ -55,6 +56,64 @@ class PhysealScar(Section):
     thickness: PositiveLength = 0.001
 
 
+class Tunnel(Section):
+    """A drilled tunnel: the cylinder of ``diameter`` from ``entry`` (on or outside the bone surface, e.g. the lateral
+    cortex) to ``target`` (e.g. in the lesion), flat-ended at the target. ``mesh_size``: the element size along the
+    tunnel at mesh level 0 (None: pi diameter / 24, 24 elements around its circumference)."""
+
+    entry: Point3
+    target: Point3
+    diameter: PositiveLength = 0.0032
+    mesh_size: PositiveLength | None = None
+
+    @model_validator(mode="after")
+    def _longer_than_wide(self) -> Tunnel:
+        if not self.length_m() > self.diameter:
+            raise ValueError(
+                f"tunnel from entry {_point_mm(self.entry)} to target {_point_mm(self.target)} is {_mm(self.length_m())} long; "
+                f"expected longer than its diameter {_mm(self.diameter)}"
+            )
+        return self
+
+    def length_m(self) -> float:
+        return math.dist(self.entry, self.target)
+
+    def axis(self) -> tuple[float, float, float]:
+        """Unit vector from the entry to the target."""
+        return tuple((t - e) / self.length_m() for e, t in zip(self.entry, self.target, strict=True))
+
+    def wall_size_m(self) -> float:
+        """Element size along the tunnel at level 0."""
+        return self.mesh_size if self.mesh_size is not None else math.pi * self.diameter / 24.0
+
+
+class CoreDecompression(Section):
+    """Tunnels drilled into the bone (one core or several small drillings).
+
+    ``drilled: true``: the tunnels are void; their wall is the boundary ``tunnel`` (give it a condition, e.g.
+    ``{kind: drained, boundary: tunnel, pressure: 15 mmHg}``). ``drilled: false``: the tunnels are meshed (their
+    walls are element faces) but stay bone, so one mesh serves a disease course whose decompression scenarios drill
+    them at a chosen time (``course.scenarios.<i>.decompression``) and whose other scenarios never do.
+    """
+
+    tunnels: Annotated[tuple[Tunnel, ...], Field(min_length=1)]
+    drilled: bool = True
+
+
+class _Drillable(_Parametric):
+    """A parametric shape into which ``core_decompression`` may drill tunnels (boundary ``tunnel`` when drilled)."""
+
+    core_decompression: CoreDecompression | None = None
+
+    def boundary_names(self) -> tuple[str, ...]:
+        drilled = self.core_decompression is not None and self.core_decompression.drilled
+        return (*self.BOUNDARIES, "tunnel") if drilled else self.BOUNDARIES
+
+
+def _point_mm(point_m) -> str:
+    return "(" + ", ".join(f"{c * 1e3:.4g}" for c in point_m) + ") mm"
+
+
 def _check_layers(cortical_thickness_m: float, subchondral_thickness_m: float) -> None:
     """The plate's inner surface must not coincide with the core's surface."""
     if abs(cortical_thickness_m - subchondral_thickness_m) < LAYER_GAP_M * (1 - 1e-9):  # 1.1 mm - 1 mm passes
@@ -76,7 +135,7 @@ def _check_scar(scar: PhysealScar | None, *, low_m: float, high_m: float, low_is
         )
 
 
-class FemoralHeadGeometry(_Parametric):
+class FemoralHeadGeometry(_Drillable):
     """Parametric proximal femoral epiphysis (frame: origin at head centre, x medial, y anterior, z superior).
 
     A ball fused with a neck cylinder along the neck axis ``a`` (:meth:`neck_axis`), cut perpendicular
@@ -135,7 +194,7 @@ class FemoralHeadGeometry(_Parametric):
         return self
 
 
-class FemoralCondyleGeometry(_Parametric):
+class FemoralCondyleGeometry(_Drillable):
     """Parametric distal femur (frame: origin at the distal-most level midway between the condyles,
     z proximal along the shaft, x medial, y anterior; the cut is proximal at z = length).
 
@@ -218,8 +277,9 @@ class BoxGeometry(_Parametric):
     divisions: tuple[Annotated[int, Field(ge=1)], Annotated[int, Field(ge=1)], Annotated[int, Field(ge=1)]] | None = None
 
 
-class CylinderGeometry(_Parametric):
-    """Verification cylinder x^2 + y^2 < radius^2 along z from 0 to height: boundaries bottom (z = 0), top, side."""
+class CylinderGeometry(_Drillable):
+    """Verification cylinder x^2 + y^2 < radius^2 along z from 0 to height: boundaries bottom (z = 0), top, side
+    (and ``tunnel``: a coaxial drilled tunnel makes it the hollow cylinder of the drained-tunnel closed form)."""
 
     BOUNDARIES: ClassVar[tuple[str, ...]] = ("bottom", "top", "side")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 from pathlib import Path
@@ -47,8 +48,18 @@ def lesion_balls_m(lesion: Lesion) -> list[tuple[tuple[float, float, float], flo
     return [(centre, radius + lesion.falloff_width) for centre, radius in [ball for ball in balls if ball is not None]]
 
 
+def tunnel_balls_m(tunnel: cg.Tunnel, size_m: float) -> list[tuple[tuple[float, float, float], float]]:
+    """(centre, radius) [m] of balls along a tunnel from its entry to its target, each of the tunnel's radius plus two
+    elements, spaced one ball radius apart: the element size ``size_m`` holds on and around its wall."""
+    radius_m = tunnel.diameter / 2 + 2 * size_m
+    count = max(2, math.ceil(tunnel.length_m() / radius_m) + 1)
+    entry, axis = np.array(tunnel.entry), np.array(tunnel.axis())
+    return [(tuple(entry + t * axis), radius_m) for t in np.linspace(0.0, tunnel.length_m(), count)]
+
+
 def mesh_sizes(config: Config) -> MeshSizes:
-    """Sizes at ``mesh.level``: global, lesion_size in the balls of `lesion_balls_m` around each lesion, the
+    """Sizes at ``mesh.level``: global, lesion_size in the balls of `lesion_balls_m` around each lesion, each drilled
+    tunnel's size in the balls of `tunnel_balls_m`, the
     articular layer when ``mesh.articular_size`` is set, and at most THIN_LAYER_SIZE_FACTOR x the thickness in
     each thin bone layer and at the steps where they meet (so the tetrahedra there are not slivers)."""
     settings = config.mesh
@@ -56,6 +67,10 @@ def mesh_sizes(config: Config) -> MeshSizes:
     zones = tuple(
         RefinementZone(centre, radius, lesion_size_m) for lesion in config.lesions for centre, radius in lesion_balls_m(lesion)
     )
+    decompression = getattr(config.geometry, "core_decompression", None)
+    for tunnel in decompression.tunnels if decompression is not None else ():
+        size_m = settings.at_level(tunnel.wall_size_m())
+        zones += tuple(RefinementZone(centre, radius, size_m) for centre, radius in tunnel_balls_m(tunnel, size_m))
     articular = None
     if settings.articular_size is not None:
         articular = SurfaceRefinement(settings.at_level(settings.articular_size), settings.articular_depth)

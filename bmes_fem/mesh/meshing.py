@@ -36,7 +36,7 @@ BOUNDARY_TAGS = {
     "articular": 11, "periosteal": 12, "cut": 13, "surface": 14,
     "xmin": 15, "xmax": 16, "ymin": 17, "ymax": 18, "zmin": 19, "zmax": 20,
     "bottom": 21, "top": 22, "side": 23,
-    "x_symmetry": 24, "y_symmetry": 25, "z_symmetry": 26,
+    "x_symmetry": 24, "y_symmetry": 25, "z_symmetry": 26, "tunnel": 27,
 }
 
 

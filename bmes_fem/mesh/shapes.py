@@ -17,6 +17,11 @@ surface, and optionally a physeal scar: a slab of the trabecular core between tw
 - Verification shapes, region trabecular, boundaries named after their faces: box (xmin ... zmax),
   cylinder (bottom, top, side), sphere (surface), sphere octant (x_symmetry, y_symmetry, z_symmetry,
   surface). A box with ``divisions`` is meshed by DOLFINx (structured, 6 tetrahedra per hexahedron).
+- Core decompression (head, condyle, cylinder; ``geometry.core_decompression``): each tunnel is a cylinder from
+  its entry (extended outwards by its radius, so it leaves the bone cleanly) to its flat end at the target. The
+  volumes are fragmented with the tunnels, so every piece keeps the region it came from and the walls are element
+  faces; drilled tunnels are then removed and their walls tagged ``tunnel`` (a face on a tunnel's cylinder or its
+  end disc), tunnels kept as bone stay (their parts outside the bone are removed).
 
 gmsh runs on rank 0 of the communicator only (bmes_fem.mesh.meshing); the mesh is distributed by DOLFINx.
 """
@@ -34,6 +39,7 @@ from mpi4py import MPI
 from bmes_fem.config.geometry import (
     BONE_BOUNDARIES,
     BoxGeometry,
+    CoreDecompression,
     CylinderGeometry,
     FemoralCondyleGeometry,
     FemoralHeadGeometry,
@@ -68,6 +74,59 @@ class _LayeredBone:
     cortical_mm: float
     subchondral_mm: float
     scar_slab: Callable[[], DimTags] | None = None
+    decompression: CoreDecompression | None = None
+
+
+TUNNEL_TOLERANCE = 1e-6  # relative to a tunnel's radius: a face within it of the wall or end disc is the tunnel's
+_FACE_SAMPLES = 4  # per parametric direction, to test whether a face lies on a tunnel's wall
+
+
+def _drill(groups: dict[str, set[int]], decompression: CoreDecompression | None) -> dict[str, set[int]]:
+    """Fragment the volumes of ``groups`` (region -> volume tags) with the tunnels (module docstring); each piece
+    keeps its volume's region; drilled: the pieces in a tunnel are removed. Synchronises the model."""
+    if decompression is None:
+        return groups
+    occ = gmsh.model.occ
+    owners = [(region, tag) for region, tags in groups.items() for tag in sorted(tags)]
+    objects = [(3, tag) for _, tag in owners]
+    tools = []
+    for tunnel in decompression.tunnels:
+        radius_mm, axis = tunnel.diameter / 2 * MM_PER_M, np.array(tunnel.axis())
+        start = np.array(tunnel.entry) * MM_PER_M - radius_mm * axis
+        tools.append((3, occ.addCylinder(*start, *((tunnel.length_m() * MM_PER_M + radius_mm) * axis), radius_mm)))
+    _, pieces_of = occ.fragment(objects, tools)
+    in_bone = {tag for dim_tags in pieces_of[: len(objects)] for _, tag in dim_tags}
+    in_tunnel = {tag for dim_tags in pieces_of[len(objects) :] for _, tag in dim_tags}
+    removed = in_tunnel if decompression.drilled else in_tunnel - in_bone
+    occ.remove([(3, tag) for tag in sorted(removed)], recursive=True)
+    occ.synchronize()
+    drilled = {region: set() for region in groups}
+    for (region, _), dim_tags in zip(owners, pieces_of[: len(objects)], strict=True):
+        drilled[region] |= {tag for _, tag in dim_tags} - removed
+    return drilled
+
+
+def _on_tunnel(face: int, decompression: CoreDecompression | None) -> bool:
+    """The face lies on the wall (a cylinder of the tunnel's radius about its axis) or the end disc of a drilled tunnel."""
+    if decompression is None or not decompression.drilled:
+        return False
+    low, high = gmsh.model.getParametrizationBounds(2, face)
+    u, v = np.meshgrid(*(np.linspace(a, b, _FACE_SAMPLES + 2)[1:-1] for a, b in zip(low, high, strict=True)))
+    points_mm = np.reshape(gmsh.model.getValue(2, face, np.column_stack([u.ravel(), v.ravel()]).ravel()), (-1, 3))
+    kind = gmsh.model.getType(2, face)
+    for tunnel in decompression.tunnels:
+        radius_mm, axis = tunnel.diameter / 2 * MM_PER_M, np.array(tunnel.axis())
+        relative = points_mm - np.array(tunnel.entry) * MM_PER_M
+        axial = relative @ axis
+        radial = np.linalg.norm(relative - axial[:, None] * axis, axis=1)
+        tolerance = TUNNEL_TOLERANCE * radius_mm
+        if kind == "Cylinder" and np.all(np.abs(radial - radius_mm) < tolerance):
+            return True
+        centre = np.array(gmsh.model.occ.getCenterOfMass(2, face)) - np.array(tunnel.entry) * MM_PER_M
+        off_axis = np.linalg.norm(centre - (centre @ axis) * axis)
+        if kind == "Plane" and np.all(np.abs(axial - tunnel.length_m() * MM_PER_M) < tolerance) and off_axis < tolerance:
+            return True
+    return False
 
 
 def _add_boundary_groups(name: str, faces: dict[str, list[int]]) -> None:
@@ -109,18 +168,23 @@ def _build_layered_bone(name: str, bone: _LayeredBone) -> None:
     groups["cortical"] = volumes - in_plate - in_trabecular - in_scar
     if bone.scar_slab is not None:
         groups["physeal_scar"] = in_scar
+    groups = _drill(groups, bone.decompression)
+    in_plate, volumes = groups["subchondral_plate"], set().union(*groups.values())
     for region, tags in groups.items():
         if not tags:
             raise MeshError(f"gmsh:{name}: construction produced no {region} volume")
         gmsh.model.addPhysicalGroup(3, sorted(tags), REGION_TAGS[region], region)
 
     tol_mm = 1e-3 * bone.cortical_mm
-    faces: dict[str, list[int]] = {boundary: [] for boundary in BONE_BOUNDARIES}
+    drilled = bone.decompression is not None and bone.decompression.drilled
+    faces: dict[str, list[int]] = {boundary: [] for boundary in (*BONE_BOUNDARIES, *(("tunnel",) if drilled else ()))}
     exterior = gmsh.model.getBoundary([(3, v) for v in volumes], combined=True, oriented=False)
     for _, face in exterior:
         (volume,), _ = gmsh.model.getAdjacencies(2, face)
         centre = np.array(occ.getCenterOfMass(2, face))
-        if volume in in_plate:
+        if _on_tunnel(face, bone.decompression):
+            faces["tunnel"].append(face)
+        elif volume in in_plate:
             faces["articular"].append(face)
         elif gmsh.model.getType(2, face) == "Plane" and abs((centre - bone.cut_point_mm) @ bone.cut_normal) < tol_mm:
             faces["cut"].append(face)
@@ -176,7 +240,7 @@ def _femoral_head_bone(geometry: FemoralHeadGeometry) -> _LayeredBone:
     scar_slab = _scar_slab(geometry.physeal_scar, a, apex_mm=R, radius_mm=2 * R)
     return _LayeredBone(
         solid, ball, cartilage_side, -L * a, a,
-        geometry.cortical_thickness * MM_PER_M, geometry.subchondral_thickness * MM_PER_M, scar_slab,
+        geometry.cortical_thickness * MM_PER_M, geometry.subchondral_thickness * MM_PER_M, scar_slab, geometry.core_decompression,
     )
 
 
@@ -219,18 +283,23 @@ def _femoral_condyle_bone(geometry: FemoralCondyleGeometry) -> _LayeredBone:
     scar_slab = _scar_slab(geometry.physeal_scar, -axis_z, apex_mm=0.0, radius_mm=reach)
     return _LayeredBone(
         solid, condyles, cartilage_side, length * axis_z, axis_z,
-        geometry.cortical_thickness * MM_PER_M, geometry.subchondral_thickness * MM_PER_M, scar_slab,
+        geometry.cortical_thickness * MM_PER_M, geometry.subchondral_thickness * MM_PER_M, scar_slab, geometry.core_decompression,
     )
 
 
-def _tag_single_region(name: str, boundary_names: tuple[str, ...], boundary_of: Callable[[np.ndarray], str]) -> None:
-    """Tag the one OCC volume trabecular and each of its faces ``boundary_of(centre of mass in mm)``."""
+def _tag_single_region(
+    name: str, boundary_names: tuple[str, ...], boundary_of: Callable[[np.ndarray], str], decompression: CoreDecompression | None = None
+) -> None:
+    """Tag the OCC volume trabecular (drilled by ``decompression``, `_drill`) and each face of its boundary ``tunnel``
+    if on a drilled tunnel, else ``boundary_of(centre of mass in mm)``."""
     gmsh.model.occ.synchronize()
     (_, volume), = gmsh.model.getEntities(3)
-    gmsh.model.addPhysicalGroup(3, [volume], REGION_TAGS["trabecular"], "trabecular")
+    volumes = sorted(_drill({"trabecular": {volume}}, decompression)["trabecular"])
+    gmsh.model.addPhysicalGroup(3, volumes, REGION_TAGS["trabecular"], "trabecular")
     faces: dict[str, list[int]] = {boundary: [] for boundary in boundary_names}
-    for _, face in gmsh.model.getBoundary([(3, volume)], oriented=False):
-        faces[boundary_of(np.array(gmsh.model.occ.getCenterOfMass(2, face)))].append(face)
+    for _, face in gmsh.model.getBoundary([(3, v) for v in volumes], combined=True, oriented=False):
+        boundary = "tunnel" if _on_tunnel(face, decompression) else boundary_of(np.array(gmsh.model.occ.getCenterOfMass(2, face)))
+        faces[boundary].append(face)
     _add_boundary_groups(name, faces)
 
 
@@ -260,7 +329,7 @@ def _cylinder(geometry: CylinderGeometry) -> None:
     def face_name(centre: np.ndarray) -> str:
         return "bottom" if abs(centre[2]) < tol_mm else "top" if abs(centre[2] - height) < tol_mm else "side"
 
-    _tag_single_region("cylinder", geometry.boundary_names(), face_name)
+    _tag_single_region("cylinder", geometry.boundary_names(), face_name, geometry.core_decompression)
 
 
 def _sphere(geometry: SphereGeometry) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import special
 from scipy.optimize import brentq
 
 
@@ -127,6 +128,25 @@ def robin_sphere_pressure(
     r = np.asarray(r, dtype=float)
     safe_r = np.where(r > 0, r, 1.0)
     return source_pressure + amplitude * np.where(r > 0, np.sinh(lam * safe_r) / safe_r, lam)
+
+
+def hollow_cylinder_drained_pressure(
+    r: np.ndarray, *, inner_radius: float, outer_radius: float, mobility: float, reaction: float, source_pressure: float,
+    wall_pressure: float,
+) -> np.ndarray:  # fmt: skip
+    """Radial solution of -kappa (p'' + p'/r) + beta (p - p_s) = 0 for a <= r <= b with p(a) = p_a (a drained tunnel's
+    wall) and p'(b) = 0 (no flux through the outer wall): a core decompression tunnel on the axis of a cylinder.
+
+    p(r) = p_s + (p_a - p_s) [I0(lambda r) K1(lambda b) + K0(lambda r) I1(lambda b)] / [I0(lambda a) K1(lambda b) + K0(lambda a) I1(lambda b)],
+    lambda = sqrt(beta / kappa) (I0' = I1, K0' = -K1, so p'(b) = 0).
+    """
+    lam = np.sqrt(reaction / mobility)
+    b = lam * outer_radius
+
+    def shape(x):
+        return special.i0(x) * special.k1(b) + special.k0(x) * special.i1(b)
+
+    return source_pressure + (wall_pressure - source_pressure) * shape(lam * np.asarray(r, dtype=float)) / shape(lam * inner_radius)
 
 
 def free_expansion_volumetric_strain(biot_coefficient: float, pressure: float, youngs_modulus: float, poisson_ratio: float) -> float:

@@ -1,5 +1,6 @@
-"""Linear solves: one-field steady solves (:func:`solve_linear`) and a 2x2 block system solved many times
-with the same operator (:class:`BlockSolver`, the Biot time step).
+"""Linear solves: one-field steady solves (:func:`solve_linear`), a one-field system solved again after its
+coefficients change in place (:class:`LinearSystem`, the states of a disease course) and a 2x2 block system
+solved many times with the same operator (:class:`BlockSolver`, the Biot time step).
 
 Presets (``direct``, ``iterative``, ``auto``) are PETSc options as data (:mod:`bmes_fem.solve.presets`),
 set under the prefix ``bmes_<name>_`` with the user's ``solver.petsc_options`` on top; ``auto`` picks
@@ -30,7 +31,11 @@ from bmes_fem.solve.multigrid import LinearLevel, is_elasticity_space, needs_lin
 from bmes_fem.solve.nullspace import rigid_body_modes
 from bmes_fem.solve.presets import DIRECT, PRESET_NAMES, block_iterative, options_set, single_field_iterative
 
-__all__ = ["BlockSolver", "SolveStats", "rigid_body_modes", "solve_linear"]
+__all__ = ["BlockSolver", "LinearSystem", "SolveStats", "rigid_body_modes", "solve_linear"]
+
+#: LinearSystem: a solve that took more than this many times the iterations of the first solve after the
+#: preconditioner was built rebuilds it for the next solve (the operator has drifted from it)
+STALE_PRECONDITIONER_ITERATIONS = 2.0
 
 NEST_KIND = [["baij", "aij"], ["aij", "aij"]]  # displacement block with block size gdim: faster products
 REASONS = {getattr(PETSc.KSP.ConvergedReason, key): key for key in dir(PETSc.KSP.ConvergedReason) if key.isupper()}
@@ -178,7 +183,8 @@ def solve_linear(
     multigrid = iterative and needs_linear_level(space)
     options = {**(single_field_iterative(multigrid) if iterative else DIRECT), **(overrides or {})}
     b = fem_petsc.assemble_vector(rhs_form)
-    if not _dirichlet_values_vanish(bcs, comm):
+    lifted = not _dirichlet_values_vanish(bcs, comm)
+    if lifted:
         fem_petsc.apply_lifting(b, [a_form], bcs=[list(bcs)])
     _accumulate_ghosts(b)
     fem_petsc.set_bc(b, list(bcs))
@@ -186,8 +192,10 @@ def solve_linear(
     if b.norm(PETSc.NormType.NORM_INFINITY) == 0.0:  # e.g. an unloaded initial state: u = 0 exactly
         b.destroy()
         return solution, SolveStats(name, dofs, 0, 0.0, time.perf_counter() - start, choice.preset, preset_reason=choice.reason)
-    A = fem_petsc.assemble_matrix(a_form, bcs=list(bcs), kind="baij" if iterative and elasticity else None)
+    A = fem_petsc.assemble_matrix(a_form, bcs=list(bcs), diag=0.0 if lifted else 1.0, kind="baij" if iterative and elasticity else None)
     A.assemble()
+    if lifted:  # rows d u_i = d g_i, weighed like the others (LinearSystem)
+        fem_petsc.set_bc(b, list(bcs), alpha=_scale_constrained_rows(A, bcs))
     if near_nullspace is not None or (iterative and elasticity and not multigrid):
         A.setNearNullSpace(near_nullspace if near_nullspace is not None else rigid_body_modes(space))
     x = A.createVecRight()
@@ -213,6 +221,153 @@ def solve_linear(
     if linear_level is not None:
         linear_level.destroy()
     return solution, stats
+
+
+class LinearSystem:
+    """a(u, v) = rhs(v) on one space, solved again after coefficients of the forms changed in place (collective).
+
+    What :func:`solve_linear` does once, kept across solves: the forms are compiled once, the matrix is
+    reassembled into the same storage, and each solve starts from the previous solution. ``iterative``: the
+    preconditioner (p-multigrid or GAMG hierarchy) built at the first solve is reused while the operator changes
+    (a weekly course state moves the lesion's coefficients; CG then still converges to the same tolerance, on the
+    true residual, with a few more iterations); it is rebuilt at the next solve after :meth:`set_bcs` changed the
+    constraints, after a solve took more than STALE_PRECONDITIONER_ITERATIONS times the iterations of the first
+    solve on a fresh one, or when :meth:`rebuild_preconditioner` is called; a solve that fails on a reused one
+    (e.g. DIVERGED_INDEFINITE_PC: the Chebyshev smoother's eigenvalue bounds are the old operator's) is repeated
+    once on a fresh one. ``direct``: LU factors are computed for
+    every new operator (they are the solver, not a preconditioner). The solution is `solution`, updated in place.
+
+    A constrained row is d u_i = d g_i with d the mean diagonal of the other rows (`diagonal`), not 1:
+    the pressure rows carry (L + G_v) x volume ~ 1e-16 1/(Pa s) m^3, so a unit row with g_i in Pa would make
+    ||b|| the constrained values alone, and the relative stopping test would pass before the balance is solved.
+    """
+
+    def __init__(
+        self, a: ufl.Form, rhs: ufl.Form, *, name: str, preset: str, bcs: Sequence[fem.DirichletBC] = (),
+        overrides: Mapping[str, object] | None = None,
+    ) -> None:  # fmt: skip
+        _check_preset(preset)
+        self.name, self.bcs = name, list(bcs)
+        self._ufl_a = a
+        self.a, self.rhs = fem.form(a), fem.form(rhs)
+        space = _test_space(a)
+        self.dofs = _dofs([space])
+        choice = resolve_preset(preset, name=name, dofs=self.dofs, gdim=space.mesh.geometry.dim, expected_solves=1, comm=space.mesh.comm)
+        self.preset, self.preset_reason = choice.preset, choice.reason
+        self.iterative, elasticity = choice.preset == "iterative", is_elasticity_space(space)
+        self.multigrid = self.iterative and needs_linear_level(space)
+        self.options = {**(single_field_iterative(self.multigrid) if self.iterative else DIRECT), **(overrides or {})}
+        self.A = fem_petsc.assemble_matrix(self.a, bcs=self.bcs, diag=0.0, kind="baij" if self.iterative and elasticity else None)
+        self.A.assemble()
+        self.diagonal = _scale_constrained_rows(self.A, self.bcs)
+        if self.iterative and elasticity and not self.multigrid:
+            self.A.setNearNullSpace(rigid_body_modes(space))
+        self.b, self.x = fem_petsc.create_vector(space), self.A.createVecRight()
+        self.solution = fem.Function(space)
+        self.ksp: PETSc.KSP | None = None
+        self._linear_level: LinearLevel | None = None
+        self._fresh_iterations: int | None = None  # iterations of the first solve on the current preconditioner
+
+    def set_bcs(self, bcs: Sequence[fem.DirichletBC]) -> None:
+        """New Dirichlet conditions (e.g. a drained tunnel): the operator's constrained rows change."""
+        if list(bcs) != self.bcs:
+            self.bcs = list(bcs)
+            self.rebuild_preconditioner()
+
+    def rebuild_preconditioner(self) -> None:
+        """Build the preconditioner anew at the next solve."""
+        self._destroy_ksp()
+
+    def _reassemble(self) -> None:
+        self.A.zeroEntries()
+        fem_petsc.assemble_matrix(self.A, self.a, bcs=self.bcs, diag=0.0)
+        self.A.assemble()
+        self.diagonal = _scale_constrained_rows(self.A, self.bcs)
+
+    def _build_ksp(self) -> None:
+        self.ksp = _create_ksp(self.A, f"bmes_{self.name}_")
+        self._linear_level = LinearLevel(self._ufl_a, self.bcs) if self.multigrid else None
+        with options_set(self.ksp.getOptionsPrefix(), self.options):
+            self.ksp.setFromOptions()
+            if self._linear_level is not None:
+                self._linear_level.attach(self.ksp.getPC())
+            self.ksp.setUp()
+            self.ksp.setUpOnBlocks()
+        release_galerkin_products(self.ksp.getPC())
+        self.ksp.getPC().setReusePreconditioner(self.iterative)
+        self.ksp.setInitialGuessNonzero(self.iterative)
+        self._fresh_iterations = None
+
+    def solve(self, operator_changed: bool = True) -> tuple[fem.Function, SolveStats]:
+        """Reassemble the right-hand side and, if ``operator_changed`` (the coefficients of a(u, v) may have), the
+        operator with the current coefficients, and solve from the current `solution` (class docstring)."""
+        start = time.perf_counter()
+        if operator_changed:
+            self._reassemble()
+        _zero(self.b)
+        fem_petsc.assemble_vector(self.b, self.rhs)
+        if not _dirichlet_values_vanish(self.bcs, self.solution.function_space.mesh.comm):
+            fem_petsc.apply_lifting(self.b, [self.a], bcs=[self.bcs])
+        _accumulate_ghosts(self.b)
+        fem_petsc.set_bc(self.b, self.bcs, alpha=self.diagonal)
+        if self.ksp is None:
+            self._build_ksp()
+        elif not self.iterative:
+            self.ksp.setOperators(self.A, self.A)  # new LU factors for the new operator
+        self.x.array[:] = self.solution.x.array[: self.x.getLocalSize()]
+        self.ksp.solve(self.b, self.x)
+        if self.ksp.getConvergedReason() <= 0 and self._fresh_iterations is not None:  # reused, stale: once more on a fresh one
+            self._destroy_ksp()
+            self._build_ksp()
+            self.x.array[:] = self.solution.x.array[: self.x.getLocalSize()]
+            self.ksp.solve(self.b, self.x)
+        _check_converged(self.ksp, self.name, self.preset, self.options)
+        self.solution.x.array[: self.x.getLocalSize()] = self.x.array_r
+        self.solution.x.scatter_forward()
+        _check_finite([self.solution], self.name, self.preset)
+        iterations = self.ksp.getIterationNumber()
+        if self.iterative:
+            if self._fresh_iterations is None:
+                self._fresh_iterations = max(iterations, 1)
+            elif iterations > STALE_PRECONDITIONER_ITERATIONS * self._fresh_iterations:
+                self.rebuild_preconditioner()
+        stats = SolveStats(
+            self.name, self.dofs, iterations, _residual_norm(self.A, self.x, self.b), time.perf_counter() - start, self.preset,
+            preset_reason=self.preset_reason,
+        )  # fmt: skip
+        return self.solution, stats
+
+    def _destroy_ksp(self) -> None:
+        if self.ksp is not None:
+            self.ksp.destroy()
+            self.ksp = None
+        if self._linear_level is not None:
+            self._linear_level.destroy()
+            self._linear_level = None
+
+    def destroy(self) -> None:
+        """Free the PETSc objects now (otherwise at garbage collection)."""
+        self._destroy_ksp()
+        for obj in (self.A, self.b, self.x):
+            obj.destroy()
+
+
+def _scale_constrained_rows(A: PETSc.Mat, bcs: Sequence[fem.DirichletBC]) -> float:
+    """Set the diagonal of the constrained rows (assembled with 0 there) to d, the mean |A_ii| of the other rows, and
+    return d (collective): the rows d u_i = d g_i then weigh like the balance's own rows in a relative stopping test."""
+    diagonal = A.getDiagonal()
+    values = diagonal.array
+    comm = A.comm.tompi4py()
+    magnitudes = np.abs(values)
+    count = comm.allreduce(int(np.count_nonzero(magnitudes)), op=MPI.SUM)
+    scale = comm.allreduce(float(magnitudes.sum()), op=MPI.SUM) / count if count else 1.0
+    for bc in bcs:
+        dofs, owned = bc.dof_indices()  # unrolled local dofs, the owned first
+        values[dofs[:owned]] = scale
+    A.setDiagonal(diagonal)
+    A.assemble()
+    diagonal.destroy()
+    return scale
 
 
 def _residual_norm(A: PETSc.Mat, x: PETSc.Vec, b: PETSc.Vec) -> float:

@@ -5,8 +5,12 @@ Time series: one panel per quantity, one line per scenario (the control thick bl
 phases shaded and named, the healthy value dashed with its tolerance band where one applies, and a marker
 where a scenario is back to healthy for good (bmes_fem.output.course).
 
+Scenario figure: one bar chart per column of the scenario table (weeks of pain, peak damage, first microfracture,
+back to load, ...), a week that never comes marked "none" at the foot of its bar.
+
 Animation: for every sample time, the cut-away of every scenario (bone clipped through the lesion centre,
-face-on, bmes_fem.view.render.cutaway_scene) on one fixed pressure scale, tiled into one frame; each
+face-on, bmes_fem.view.render.cutaway_scene) of each shown field (pressure; fatigue damage with a damage model),
+each field on one fixed scale, tiled into one frame (a block of scenarios per field, one above the other); each
 frame is rendered once and streamed into a GIF and, when imageio-ffmpeg can encode it, an MP4.
 """
 
@@ -27,11 +31,13 @@ import numpy as np
 import pyvista as pv
 
 from bmes_fem.view.render import cutaway_scene
-from bmes_fem.view.variables import VARIABLES
+from bmes_fem.view.variables import Variable
 
 CONTROL_COLOUR = "black"
 _PANEL_PX = (640, 480)  # one scenario's cut-away; tiles of 16 px multiples keep MP4 encoders happy
 _FRAME_S = 0.4  # animation: seconds per sample time
+#: fatigue damage D per cell of the course (bmes_fem.output.course), on the scale 0 to the microfracture damage
+DAMAGE_VARIABLE = Variable("damage", "Fatigue damage D", "damage", "-", "magma")
 
 
 @dataclass(frozen=True)
@@ -54,6 +60,7 @@ class Panel:
     tolerance: float | None = None  # band healthy +- tolerance
     back_to_healthy_weeks: Mapping[str, float | None] = field(default_factory=dict)  # scenario -> week of the marker
     levels: tuple[float, ...] = ()  # dotted reference lines (thresholds)
+    unreached: str = ""  # written across the panel when every scenario stays at 0 (why the threshold is not crossed)
 
 
 _DASHES = ("--", "-.", ":", (0, (5, 1, 1, 1)))  # therapies: scenarios that coincide stay visible over the control
@@ -92,6 +99,8 @@ def plot_course(png_path: Path, series: CourseSeries, panels: Sequence[Panel], t
             week = panel.back_to_healthy_weeks.get(name)
             if week is not None and week > series.weeks[0]:  # at the first sample: never left the healthy band
                 axis.plot([week], [np.interp(week, series.weeks, values)], marker="v", ms=9, color=styles[name]["color"], ls="none")
+        if panel.unreached and not np.any(series.values[panel.column] > 0.0):
+            _say(axis, panel.unreached)
         axis.set_xlabel("time [weeks]")
         axis.set_ylabel(panel.label)
         axis.grid(alpha=0.3)
@@ -110,27 +119,70 @@ def plot_course(png_path: Path, series: CourseSeries, panels: Sequence[Panel], t
 
 
 def cutaway_frames(
-    grid: pv.UnstructuredGrid, pressure_mmHg: np.ndarray, scenarios: Sequence[str], captions: Sequence[str],
-    centre_m: Sequence[float], clim: tuple[float, float],
+    grid: pv.UnstructuredGrid, rows: Sequence[tuple[Variable, np.ndarray, tuple[float, float]]], scenarios: Sequence[str],
+    captions: Sequence[str], centre_m: Sequence[float],
 ) -> Iterator[np.ndarray]:  # fmt: skip
-    """One RGB image per sample time, rendered when asked for: the cut-away of each scenario (``pressure_mmHg``
-    (scenarios, samples, points) on ``grid``'s points) on the colour limits ``clim``, tiled in a near-square grid."""
+    """One RGB image per sample time, rendered when asked for: for each (variable, values (scenarios, samples, n) on
+    ``grid``'s points or cells, colour limits) of ``rows``, the cut-away of each scenario in a near-square block; the
+    blocks one above the other."""
     columns = math.ceil(math.sqrt(len(scenarios)))
-    rows = math.ceil(len(scenarios) / columns)
+    block_rows = math.ceil(len(scenarios) / columns)
     width, height = _PANEL_PX
     mesh = grid.copy()
     for sample, caption in enumerate(captions):
-        frame = np.full((rows * height, columns * width, 3), 255, dtype=np.uint8)
-        for index, name in enumerate(scenarios):
-            mesh.point_data[VARIABLES["pressure"].array] = pressure_mmHg[index, sample]
-            plotter = cutaway_scene(mesh, VARIABLES["pressure"], centre_m, (0.0, 1.0, 0.0), clim, _PANEL_PX, f"{name.replace('_', ' ')}: {caption}")
-            try:
-                image = plotter.screenshot(return_img=True)[:, :, :3]
-            finally:
-                plotter.close()
-            row, column = divmod(index, columns)
-            frame[row * height : (row + 1) * height, column * width : (column + 1) * width] = image
+        frame = np.full((len(rows) * block_rows * height, columns * width, 3), 255, dtype=np.uint8)
+        for block, (variable, values, clim) in enumerate(rows):
+            for index, name in enumerate(scenarios):
+                data = mesh.point_data if values.shape[-1] == mesh.n_points else mesh.cell_data
+                data[variable.array] = values[index, sample]
+                plotter = cutaway_scene(mesh, variable, centre_m, (0.0, 1.0, 0.0), clim, _PANEL_PX, f"{name.replace('_', ' ')}: {caption}")
+                try:
+                    image = plotter.screenshot(return_img=True)[:, :, :3]
+                finally:
+                    plotter.close()
+                row, column = divmod(index, columns)
+                top = (block * block_rows + row) * height
+                frame[top : top + height, column * width : (column + 1) * width] = image
         yield frame
+
+
+def _say(axis, text: str) -> None:
+    """``text`` across the middle of an axis whose data are all zero, so that no panel is empty without a reason."""
+    axis.text(0.5, 0.5, text, transform=axis.transAxes, ha="center", va="center", fontsize=9, wrap=True,
+              bbox={"boxstyle": "round", "facecolor": "white", "edgecolor": "0.6"})  # fmt: skip
+
+
+def plot_scenarios(png_path: Path, header: Sequence[str], rows: Sequence[Sequence], title: str) -> Path:
+    """A bar chart per numeric column of the scenario table (``header``, ``rows``: scenario first), one bar per
+    scenario; a missing value (a week that never comes) is marked "none"."""
+    columns = [index for index in range(1, len(header)) if any(isinstance(row[index], int | float) for row in rows)]
+    grid_rows = math.ceil(len(columns) / 3)
+    fig, axes = plt.subplots(grid_rows, min(3, len(columns)), figsize=(14, 3.4 * grid_rows), dpi=130, layout="constrained", squeeze=False)
+    names = [str(row[0]).replace("_", " ") for row in rows]
+    styles = _styles([str(row[0]) for row in rows])
+    for axis, column in zip(axes.flat, columns, strict=False):
+        values = [row[column] for row in rows]
+        heights = [0.0 if value is None else float(value) for value in values]
+        colours = [styles[str(row[0])]["color"] for row in rows]
+        axis.bar(range(len(rows)), heights, color=colours)
+        for position, value in enumerate(values):
+            if value is None:
+                axis.annotate("none", (position, 0.0), ha="center", va="bottom", fontsize=8, rotation=90)
+        if not any(heights) and None not in values:
+            _say(axis, "0 in every scenario")
+        axis.set_xticks(range(len(rows)), names, rotation=30, ha="right", fontsize=8)
+        axis.set_title(header[column].replace("_", " "), fontsize=9)
+        axis.grid(alpha=0.3, axis="y")
+    for axis in axes.flat[len(columns) :]:
+        axis.set_visible(False)
+    fig.suptitle(title)
+    png_path = Path(png_path)
+    png_path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fig.savefig(png_path)
+    finally:
+        plt.close(fig)
+    return png_path
 
 
 def _partial(path: Path) -> Path:
