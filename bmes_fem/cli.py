@@ -164,20 +164,25 @@ def parser() -> argparse.ArgumentParser:
     return main
 
 
-def _stop(guard: interrupt.Guard) -> None:
-    """End an interrupted command: flush standard output, then `Guard.exit_now` (one line, exit code 130)."""
+def _stop(guard: interrupt.Guard, exit_process: bool) -> int:
+    """End an interrupted command: flush standard output, then `Guard.exit_now` (one line, exit code 130) in the
+    ``bmes`` process; called in-process (``exit_process`` false), print the line and return 130."""
     sys.stdout.flush()
-    guard.exit_now()
+    if exit_process:
+        guard.exit_now()
+    if guard.announce:
+        print(interrupt.MESSAGE, file=sys.stderr)
+    return interrupt.EXIT_INTERRUPTED
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, exit_process: bool = False) -> int:
     """Run ``bmes``: exit code 0, 1 for a BmesError (one line on standard error, rank 0) or 130 for Ctrl-C.
 
     The Ctrl-C handler (bmes_fem.interrupt) is installed first, so a SIGINT during the imports, MPI start-up
-    or any later stage ends the same way; any exception after a SIGINT counts as the interrupt. Once the
-    interrupted command has cleaned up, the process ends here (``os._exit(130)``): no finaliser, PETSc or MPI
-    finalisation runs, which could wait for ever on a rank still inside a collective (mpiexec then ends the
-    other ranks and returns 130).
+    or any later stage ends the same way; any exception after a SIGINT counts as the interrupt. With
+    ``exit_process`` (the ``bmes`` executable, `command`), once the interrupted command has cleaned up the process
+    ends here (``os._exit(130)``): no finaliser, PETSc or MPI finalisation runs, which could wait for ever on a rank
+    still inside a collective (mpiexec then ends the other ranks and returns 130). Called from Python, it returns 130.
     """
     with interrupt.guard() as guard:
         try:
@@ -199,14 +204,21 @@ def main(argv: list[str] | None = None) -> int:
                 if guard.announce:
                     print(f"bmes: error: {err}", file=sys.stderr)
                 return EXIT_ERROR
+            return _stop(guard, exit_process)
         except BaseException as err:  # KeyboardInterrupt, or what a library made of it (a PETSc error, an ImportError)
             if not (guard.received or isinstance(err, KeyboardInterrupt)):
                 raise
-            _stop(guard)  # here, while the traceback holds its frames: a writer freed now would write into the deleted folder
+            # here, while the traceback holds its frames: a writer freed now would write into the deleted folder
+            return _stop(guard, exit_process)
         if guard.received:  # a SIGINT after the last checkpoint: the case is complete, the run stops all the same
-            _stop(guard)
+            return _stop(guard, exit_process)
         return result if isinstance(result, int) else 0
 
 
+def command() -> None:
+    """The ``bmes`` executable (and ``python -m bmes_fem.cli``): `main` that ends an interrupted process at once."""
+    sys.exit(main(sys.argv[1:], exit_process=True))
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    command()

@@ -290,7 +290,7 @@ def test_more_leak_raises_more_venous_outflow_lowers_and_more_osteoclast_activit
     config = parse_config(_course(course, output={"figures": False}))
     problem, values, _ = _run(domain, config)
     peak = [v["p_lesion_peak_mmHg"] for v in values[1:]]  # weeks 0..6
-    risk = [v["risk_zone_volume_R_ge_0.5_mm3"] for v in values[1:]]
+    risk = [v["risk_index_max"] for v in values[1:]]  # the femoral-neck stiffness keeps R < 0.5: no zone to grow
     modulus = problem.table.series["lesion_modulus_Pa"][0]
     assert peak[0] < peak[1] < peak[2]  # more leak
     assert peak[2] > peak[3] > peak[4]  # more venous outflow
@@ -329,7 +329,8 @@ def test_therapy_course_run_writes_its_outputs_and_every_therapy_stays_at_or_bel
                 assert float(row[column]) <= float(reference[column]) * (1 + 1e-9) + 1e-9, (name, row["time_weeks"], column)
             assert float(row["lesion_modulus_GPa"]) >= float(reference["lesion_modulus_GPa"]) * (1 - 1e-12)
     assert float(series["iloprost"][2]["p_lesion_peak_mmHg"]) < float(control[2]["p_lesion_peak_mmHg"]) - 1.0
-    assert float(series["bisphosphonate"][2]["risk_zone_volume_R_ge_0.5_mm3"]) < float(control[2]["risk_zone_volume_R_ge_0.5_mm3"])
+    # the femoral-neck stiffness keeps every R below 0.5 (no risk zone to shrink): the bisphosphonate shows in the modulus
+    assert float(series["bisphosphonate"][2]["lesion_modulus_GPa"]) > float(control[2]["lesion_modulus_GPa"]) * 1.01
     scenarios = summary["scenarios"]
     assert set(scenarios) == {"control", "iloprost", "bisphosphonate", "both"}
     assert set(scenarios["control"]["back_to_load_week"]) == {"R_ge_1", "R_ge_0.5"}
