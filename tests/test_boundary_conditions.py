@@ -30,8 +30,9 @@ LINE = np.array([[SIDE_M / 2, SIDE_M / 2, z] for z in np.linspace(0.0, H_M, 9)])
 
 
 def _column(conditions, *, exchange: bool = False, divisions=(1, 1, 8), **sections):
-    """A uniform column (no lesion) with the given conditions; no marrow exchange unless ``exchange``."""
-    fluid = {} if exchange else {"capillary_filtration": 0.0, "vascular_storage": 0.0}
+    """A uniform column (no lesion) with the given conditions; no marrow exchange unless ``exchange``, then the linear
+    Starling law (with reabsorption) that the closed forms below assume."""
+    fluid = {"capillary_reabsorption": True} if exchange else {"capillary_filtration": 0.0, "vascular_storage": 0.0}
     data = {
         "geometry": {"kind": "box", "lengths": [SIDE_M, SIDE_M, H_M], "divisions": list(divisions)},
         "lesions": [], "fluid": fluid, "boundary_conditions": conditions, "solver": {"preset": "direct"},
