@@ -96,6 +96,7 @@ def _bar(damage: dict, weeks: int = 4, **sections) -> dict:
             {"boundary": "zmax", "kind": "normal_pressure", "value": "3.5 MPa"},
         ],
         "output": {"figures": False},
+        "tissue": {"trabecular": {"modulus_law": "hernandez"}},  # 0.81 GPa: 3.5 MPa puts R near the S-N reference point
         "course": {
             "phases": [{"name": "walking", "duration": f"{weeks} weeks"}], "sample_every": "1 week", "trajectories": {},
             "damage": {"steps_per_day": BAR_STEPS_PER_DAY, **damage}, "scenarios": [{"name": "control"}],

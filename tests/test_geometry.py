@@ -183,7 +183,7 @@ def test_every_parametric_kind_lists_its_boundary_names():
         "sphere_octant": ("x_symmetry", "y_symmetry", "z_symmetry", "surface"),
     }
     shapes = (FemoralHeadGeometry, FemoralCondyleGeometry, BoxGeometry, CylinderGeometry, SphereGeometry, SphereOctantGeometry)
-    assert {shape().kind: shape.boundary_names() for shape in shapes} == expected
+    assert {shape().kind: shape().boundary_names() for shape in shapes} == expected
 
 
 def test_sphere_volume_and_area():
@@ -252,8 +252,9 @@ def test_mesh_settings_a_box_cannot_use_are_config_errors(tmp_path):
 
 def test_cylinder_faces():
     radius_m, height_m = 0.01, 0.03
-    can = mesh_shape(MPI.COMM_WORLD, CylinderGeometry(radius=radius_m, height=height_m), MeshSizes(0.003))
-    assert set(can.boundaries) == set(CylinderGeometry.boundary_names())
+    cylinder = CylinderGeometry(radius=radius_m, height=height_m)
+    can = mesh_shape(MPI.COMM_WORLD, cylinder, MeshSizes(0.003))
+    assert set(can.boundaries) == set(cylinder.boundary_names())
     assert _measure(can, "dx", "trabecular") == pytest.approx(math.pi * radius_m**2 * height_m, rel=0.02)
     assert _measure(can, "ds", "side") == pytest.approx(2 * math.pi * radius_m * height_m, rel=0.02)
     for name, z_m in (("bottom", 0.0), ("top", height_m)):

@@ -270,15 +270,15 @@ def _kinetics(onset, recovery, onset_tau_weeks: float = 2.0, recovery_tau_weeks:
 
 
 #: the natural history of configs/femoral_head_course.yaml (docs/course.md): build-up from the start of
-#: 'onset' with tau 2 weeks to the combined BMES set, spontaneous regression from the start of 'therapy'
+#: 'onset' with tau 2 weeks to the calibrated lesion set, spontaneous regression from the start of 'therapy'
 #: with tau 10 weeks; the lesion grows from 0.6 to its configured size and shrinks back.
 NATURAL_HISTORY = {
-    "filtration_factor": _kinetics(3.0, HEALTHY),
-    "reflection_coefficient": _kinetics(0.6, HEALTHY),
+    "filtration_factor": _kinetics(3.928, HEALTHY),
+    "reflection_coefficient": _kinetics(0.667, HEALTHY),
     "interstitial_oncotic_pressure": _kinetics(12.0 * PA_PER_MMHG, HEALTHY),
-    "capillary_pressure": _kinetics(50.0 * PA_PER_MMHG, HEALTHY),
+    "capillary_pressure": _kinetics(61.17 * PA_PER_MMHG, HEALTHY),
     "venous_pressure": _kinetics(25.0 * PA_PER_MMHG, HEALTHY),
-    "venous_outflow_factor": _kinetics(0.3, HEALTHY),
+    "venous_outflow_factor": _kinetics(0.3147, HEALTHY),
     "osteoclast_activity": _kinetics(2.0, HEALTHY),
     "lesion_scale": {"initial": 0.6, **_kinetics(1.0, 0.6)},
 }
