@@ -30,8 +30,26 @@ PROBES = [
 ]
 
 
+# The physics of version 0.1, which the references hold: the defaults before the calibration (2026-12-07) and, for the
+# head, its focal lesion; each bone keeps the permeability its case file sets
+VERSION_0_1 = {
+    "fluid": {"capillary_filtration": "1e-8 1/(Pa*s)", "vascular_storage": "1e-6 1/Pa", "capillary_reabsorption": True},
+    "lesion_effects": {"filtration_factor": 3, "reflection_coefficient": 0.6, "capillary_pressure": "50 mmHg", "venous_outflow_factor": 0.3},
+    "tissue": {"fluid_viscosity": "1 mPa*s", "trabecular": {"modulus_law": "hernandez", "tissue_modulus": "18 GPa", "volume_fraction_exponent": 2.58}},
+}
+HEAD_0_1 = {"lesions": [{"name": "anterosuperior_bme", "centre": ["4 mm", "4 mm", "10 mm"], "semi_axes": ["10 mm", "8 mm", "8 mm"],
+                         "falloff_width": "2 mm"}], "tissue": {"trabecular": {"permeability": "1e-15 m^2"}}}  # fmt: skip
+
+
+def _merged(base: dict, changes: dict) -> dict:
+    """``base`` with ``changes`` merged in, section by section."""
+    return {**base, **{k: _merged(base.get(k, {}), v) if isinstance(v, dict) else v for k, v in changes.items()}}
+
+
 def _case(bone: str, results, probes=(), estimated_quadrature: bool = True, **sections):
-    data = yaml.safe_load((CONFIGS / f"femoral_{bone}_bmes.yaml").read_text())
+    data = _merged(yaml.safe_load((CONFIGS / f"femoral_{bone}_bmes.yaml").read_text()), VERSION_0_1)
+    if bone == "head":
+        data = _merged(data, HEAD_0_1)
     solver = {"preset": "direct", "exchange_quadrature": "cell", **({"quadrature_degree": None} if estimated_quadrature else {})}
     data.update(
         geometry={"kind": "gmsh_file", "path": str(CONFIGS.parent / "meshes" / f"femoral_{bone}_5mm.msh"), "unit": "mm"},
