@@ -105,9 +105,14 @@ def plot_course(png_path: Path, series: CourseSeries, panels: Sequence[Panel], t
         axis.set_ylabel(panel.label)
         axis.grid(alpha=0.3)
         axis.set_xlim(series.weeks[0], series.weeks[-1])
-    for axis in axes.flat[len(panels) :]:
-        axis.set_visible(False)
     axes.flat[0].legend(fontsize=8, loc="best")
+    return _finish(fig, axes, len(panels), title, png_path)
+
+
+def _finish(fig, axes, used: int, title: str, png_path: Path) -> Path:
+    """Hide the axes past the first ``used``, title the figure, write it to ``png_path`` and close it."""
+    for axis in axes.flat[used:]:
+        axis.set_visible(False)
     fig.suptitle(title)
     png_path = Path(png_path)
     png_path.parent.mkdir(parents=True, exist_ok=True)
@@ -173,16 +178,7 @@ def plot_scenarios(png_path: Path, header: Sequence[str], rows: Sequence[Sequenc
         axis.set_xticks(range(len(rows)), names, rotation=30, ha="right", fontsize=8)
         axis.set_title(header[column].replace("_", " "), fontsize=9)
         axis.grid(alpha=0.3, axis="y")
-    for axis in axes.flat[len(columns) :]:
-        axis.set_visible(False)
-    fig.suptitle(title)
-    png_path = Path(png_path)
-    png_path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fig.savefig(png_path)
-    finally:
-        plt.close(fig)
-    return png_path
+    return _finish(fig, axes, len(columns), title, png_path)
 
 
 def _partial(path: Path) -> Path:
