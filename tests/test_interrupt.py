@@ -46,7 +46,7 @@ def _threads(pid: int) -> int:
 
 
 def _interrupt(
-    results: Path, stage: str, delay_s: float, mpi_ranks: int = 1, config: Path = COARSE_HEAD
+    results: Path, stage: str, delay_s: float, mpi_ranks: int = 1, config: Path = COARSE_HEAD, written: str | None = None
 ) -> tuple[subprocess.Popen, str, str, float]:
     """Start ``bmes -v run`` of ``config`` (with figures), send SIGINT to its process group (as a terminal's Ctrl-C
     does) ``delay_s`` after the stage started; (process, stdout, stderr, seconds from signal to exit)."""
@@ -67,6 +67,10 @@ def _interrupt(
         else:
             pytest.fail(f"no '{stage} ...' line: {''.join(seen)}")
     time.sleep(delay_s)
+    deadline = time.monotonic() + 120.0
+    while written is not None and not list(results.glob(written)):  # e.g. the first step's output, however busy the machine
+        assert time.monotonic() < deadline, f"nothing matches {written} in {results} after 120 s"
+        time.sleep(0.05)
     sent = time.monotonic()
     os.killpg(process.pid, signal.SIGINT)
     stdout, stderr = process.communicate(timeout=120)
@@ -108,9 +112,9 @@ def test_ctrl_c_during_time_steps_leaves_no_open_writer_to_abort_the_process(tmp
     config = tmp_path / "column.yaml"
     config.write_text(yaml.safe_dump(COLUMN))
     results = tmp_path / "results"
-    # 3 s into the 2000 steps (each ~0.01 s): on a loaded machine, 1 s after "solve ..." was at times still before
-    # the first step
-    process, stdout, stderr, seconds = _interrupt(results, "solve", 3.0, mpi_ranks, config)
+    # once the time series holds a step (a fixed delay after "solve ..." was, on a loaded machine, at times still
+    # before the first step)
+    process, stdout, stderr, seconds = _interrupt(results, "solve", 0.5, mpi_ranks, config, written=".column.partial-*/pressure_mmHg.bp/*")
     _assert_interrupted(process, stderr, seconds, results)
     assert "time steps" in stdout
 
