@@ -53,3 +53,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if shared:
             item.add_marker(pytest.mark.xdist_group(f"{item.module.__name__}:{'+'.join(shared)}"))
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
+#: k / mu = 1e-12 m^2/(Pa s): an 8 mm exchange length (the defaults' interstitial 6.4e-15 gives 0.8 mm), so that a
+#: drainage pressure or a lesion's size shows at a needle millimetres inside and a fit can identify it
+EXCHANGE_LENGTH_8_MM = {"tissue": {"fluid_viscosity": "1 mPa*s", "trabecular": {"permeability": "1e-15 m^2"}}}
+#: an octant of a ball drained through its surface, no lesion, steady: a run takes seconds (calibration tests)
+DRAINED_BALL = {
+    "case": "sphere",
+    "geometry": {"kind": "sphere_octant", "radius": "24 mm"},
+    "mesh": {"size": "8 mm"},
+    "lesions": [],
+    "boundary_conditions": [{"boundary": ["x_symmetry", "y_symmetry", "z_symmetry"], "kind": "roller"},
+                            {"boundary": "surface", "kind": "robin", "conductance": "1e-9 m/(Pa*s)", "pressure": "15 mmHg"}],
+    "solver": {"preset": "direct"},
+    **EXCHANGE_LENGTH_8_MM,
+}  # fmt: skip

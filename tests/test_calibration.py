@@ -15,6 +15,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import yaml
+from conftest import DRAINED_BALL, EXCHANGE_LENGTH_8_MM
 from scipy.linalg import cho_factor, cho_solve
 from scipy.stats import qmc
 
@@ -101,14 +102,11 @@ def test_posterior_of_a_linear_model_is_the_analytic_gaussian():
     assert best_fit(surfaces, np.array([70.0]), sd, np.array([[0.5]]))[0][0] == pytest.approx(1.0)  # the bound holds
 
 
-# The mobility k / mu = 1e-12 m^2/(Pa s): an 8 mm exchange length, so that a lesion's size or a drainage pressure shows
-# in the pressure at a needle and the parameters are identifiable (with the default 6.4e-15 the length is 0.8 mm)
-SIZE_SENSITIVE = {"tissue": {"fluid_viscosity": "1 mPa*s", "trabecular": {"permeability": "1e-15 m^2"}}}
 
 
 def _calibration(folder: Path, name: str = "c", **changes) -> Path:
     base = folder / "size_sensitive_coarse_head.yaml"
-    base.write_text(yaml.safe_dump({**yaml.safe_load(COARSE.read_text()), **SIZE_SENSITIVE}, sort_keys=False))
+    base.write_text(yaml.safe_dump({**yaml.safe_load(COARSE.read_text()), **EXCHANGE_LENGTH_8_MM}, sort_keys=False))
     data = {
         "name": "synthetic",
         "base": str(base),
@@ -294,16 +292,7 @@ def test_one_parameter_calibration_fits_and_reports_on_synthetic_outputs(tmp_pat
     assert "did not run" in (folder / "calibration.md").read_text()
 
 
-SPHERE = {  # an octant of a ball drained through its surface: a run takes seconds
-    "case": "sphere",
-    "geometry": {"kind": "sphere_octant", "radius": "24 mm"},
-    "mesh": {"size": "8 mm"},
-    "lesions": [],
-    "boundary_conditions": [{"boundary": ["x_symmetry", "y_symmetry", "z_symmetry"], "kind": "roller"},
-                            {"boundary": "surface", "kind": "robin", "conductance": "1e-9 m/(Pa*s)", "pressure": "15 mmHg"}],
-    "solver": {"preset": "direct"},
-    **SIZE_SENSITIVE,  # the drainage pressure reaches the needle 4 mm inside only over an 8 mm exchange length
-}  # fmt: skip
+SPHERE = DRAINED_BALL
 DRAINAGE = "boundary_conditions.1.pressure"
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from conftest import DRAINED_BALL
 from scipy.stats import norm
 
 from bmes_fem.cli import main
@@ -32,18 +33,7 @@ from bmes_fem.validation.validate import DEFAULT_FILES, load_validations, model_
 
 ROOT = Path(__file__).resolve().parents[1]
 COARSE = ROOT / "configs" / "femoral_head_coarse.yaml"
-SPHERE = {  # an octant of a ball drained through its surface, no lesion, steady: a run takes seconds
-    "case": "sphere",
-    "geometry": {"kind": "sphere_octant", "radius": "24 mm"},
-    "mesh": {"size": "8 mm"},
-    "lesions": [],
-    "boundary_conditions": [{"boundary": ["x_symmetry", "y_symmetry", "z_symmetry"], "kind": "roller"},
-                            {"boundary": "surface", "kind": "robin", "conductance": "1e-9 m/(Pa*s)", "pressure": "15 mmHg"}],
-    "solver": {"preset": "direct"},
-    # k / mu = 1e-12 m^2/(Pa s): an 8 mm exchange length, so the drainage pressure reaches the needles inside the ball
-    # (with the default interstitial 6.4e-15 it would reach 0.8 mm in, and the rows would not inform it)
-    "tissue": {"fluid_viscosity": "1 mPa*s", "trabecular": {"permeability": "1e-15 m^2"}},
-}  # fmt: skip
+SPHERE = DRAINED_BALL
 FILTRATION = {"path": "fluid.capillary_filtration", "min": "3e-9 1/(Pa*s)", "max": "3e-8 1/(Pa*s)", "prior": "log_uniform"}
 DRAINAGE = {"path": "boundary_conditions.1.pressure", "min": "5 mmHg", "max": "20 mmHg"}
 FAST_MCMC = {"walkers": 8, "steps": 400, "burn": 100, "seed": 3}
