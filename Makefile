@@ -27,10 +27,10 @@ run: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
-# The serial part on TEST_JOBS processes (pytest-xdist; tests sharing a module fixture stay on one worker),
+# The serial part on TEST_JOBS processes (pytest-xdist; a module's tests stay on one worker, its fixtures built once),
 # the 15 slowest tests printed; then the collective tests again on MPI_NP ranks.
 test: lint
-	$(PY) -m pytest -n $(TEST_JOBS) --dist loadgroup --durations=15
+	$(PY) -m pytest -n $(TEST_JOBS) --dist loadfile --no-loadscope-reorder --durations=15
 	$(VENV)/bin/mpirun -n $(MPI_NP) $(PY) -m pytest -m mpi -q -p no:cacheprovider -p no:xdist
 
 # The benchmark tables (about 1.5 h on 2 cores): CSVs under benchmarks/results/, then the README's tables.

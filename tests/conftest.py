@@ -31,27 +31,10 @@ def box() -> Domain:
     return box_domain()
 
 
-def _shared_fixtures(item: pytest.Item) -> list[str]:
-    """The project's module- or session-scoped fixtures a test uses (their set-up is paid once per xdist worker;
-    pytest's own, such as tmp_path_factory, cost nothing)."""
-    info = getattr(item, "_fixtureinfo", None)
-    if info is None:
-        return []
-    return sorted(
-        name for name in info.names_closure
-        if (definitions := info.name2fixturedefs.get(name)) and definitions[-1].scope in ("module", "session")
-        and not definitions[-1].func.__module__.startswith("_pytest")
-    )  # fmt: skip
-
-
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """For ``pytest -n N --dist loadgroup`` (make test): tests that share a module- or session-scoped fixture run
-    on one worker (the fixture is built once, not once per worker), and slow tests are handed out first, so the
-    workers finish together (longest first)."""
-    for item in items:
-        shared = _shared_fixtures(item)
-        if shared:
-            item.add_marker(pytest.mark.xdist_group(f"{item.module.__name__}:{'+'.join(shared)}"))
+    """Slow tests first (a stable sort: a module's tests keep their order). ``make test`` hands whole modules to
+    its workers (``--dist loadfile``: a module fixture is built once), so the modules holding slow tests start
+    first and the workers finish together (longest first)."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
