@@ -1,38 +1,32 @@
-"""Running cases, each in its own process: ``python -m bmes_fem.cli run CASE.yaml --results-dir CASES_DIR``.
+"""Running cases, each as ``bmes run CASE.yaml --results-dir CASES_DIR`` in a case worker (a child process that
+imports the model stack once and runs cases one after another: bmes_fem.studies.worker).
 
 A run writes CASES_DIR/<key>/ atomically (a hidden temporary folder renamed when complete), so a folder
 holding summary.json is a finished case. The same function, `run_case_process`, runs on this machine
-(`LocalExecutor`, ``jobs`` cases at a time, a thread each) or on Dask workers (`DaskExecutor`: a
-LocalCluster, a running scheduler, or a dask-jobqueue Slurm/PBS cluster; CASES_DIR must then be on a
-file system the workers share). Stopping (Ctrl-C) sets an event that the cases poll: a running case
-process gets SIGINT (its run removes its temporary folder), then SIGKILL after GRACE_S; a case not yet
-started returns at once; the runner then stops waiting (`STOP_WAIT_S`) and Dask cancels what is left.
-Case processes get OMP_NUM_THREADS=1 unless it is set.
+(`LocalExecutor`, ``jobs`` cases at a time, a thread and a worker each) or on Dask workers (`DaskExecutor`: a
+LocalCluster, a running scheduler, or a dask-jobqueue Slurm/PBS cluster; a worker per case there; CASES_DIR
+must then be on a file system the workers share). Stopping (Ctrl-C) sets an event that the cases poll: a
+running case's worker gets SIGINT (its run removes its temporary folder), then SIGKILL after GRACE_S; a case
+not yet started returns at once; the runner then stops waiting (`STOP_WAIT_S`) and Dask cancels what is left.
+Workers get OMP_NUM_THREADS=1 unless it is set.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
-import subprocess
-import sys
 import tempfile
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import CancelledError, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 from bmes_fem.output.files import SUMMARY_FILE
 from bmes_fem.studies.files import write_text_atomic
+from bmes_fem.studies.worker import GRACE_S, CaseWorker, StopFlag
 
 OK, FAILED, NOT_RUN = "ok", "failed", "not run"
-POLL_S = 0.5  # how often a running case looks at the stop event
-GRACE_S = 20.0  # after SIGINT, how long a case process may take to clean up before SIGKILL
 STOP_WAIT_S = GRACE_S + 10.0  # how long the runner waits for the cases after a stop
 LOGS_DIR = "logs"  # beside CASES_DIR: the standard error of each failed case, <key>.stderr.txt
 
@@ -46,48 +40,35 @@ class Outcome:
     error: str = ""
 
 
-class StopFlag(Protocol):
-    def is_set(self) -> bool: ...
-
-
-def _wait(process: subprocess.Popen, stop: StopFlag) -> tuple[str, bool]:
-    """Standard error of ``process`` once it ends, and whether it was stopped (SIGINT, then SIGKILL after GRACE_S)."""
-    deadline = None
-    while True:
-        try:
-            return process.communicate(timeout=POLL_S)[1], deadline is not None
-        except subprocess.TimeoutExpired:
-            pass
-        if deadline is None and stop.is_set():
-            process.send_signal(signal.SIGINT)
-            deadline = time.monotonic() + GRACE_S
-        elif deadline is not None and time.monotonic() > deadline:
-            process.kill()
-
-
-def run_case_process(config_yaml: str, cases_dir: str, key: str, stop: StopFlag) -> Outcome:
-    """Run one case (unless stopped or finished already) in a child process; never raises for a failed case."""
+def run_case_process(config_yaml: str, cases_dir: str, key: str, stop: StopFlag, worker: CaseWorker | None = None) -> Outcome:
+    """Run one case (unless stopped or finished already) in ``worker`` (a new one, ended after the case, if None);
+    never raises for a failed case."""
     cases_dir_path = Path(cases_dir)
     if stop.is_set():
         return Outcome(key, NOT_RUN)
     if (cases_dir_path / key / SUMMARY_FILE).is_file():
         return Outcome(key, OK)
     with tempfile.TemporaryDirectory(prefix="bmes-case-") as folder:
-        config_path = Path(folder) / f"{key}.yaml"
+        config_path, stderr_path = Path(folder) / f"{key}.yaml", Path(folder) / "stderr.txt"
         config_path.write_text(config_yaml, encoding="utf-8")
-        command = [sys.executable, "-m", "bmes_fem.cli", "run", str(config_path), "--results-dir", str(cases_dir_path)]
-        environment = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=environment)
-        stderr, stopped = _wait(process, stop)
+        own = worker is None
+        worker = CaseWorker() if own else worker
+        try:
+            exit_code, stopped = worker.run(config_path, cases_dir_path, stderr_path, stop)
+        finally:
+            if own:
+                worker.close()
+        stderr = stderr_path.read_text(errors="replace") if stderr_path.is_file() else ""
     if (cases_dir_path / key / SUMMARY_FILE).is_file():
         return Outcome(key, OK)
+    for partial in cases_dir_path.glob(f".{key}.partial-*"):  # left by SIGKILL or a crash (bmes_fem.output.io.atomic_directory)
+        shutil.rmtree(partial, ignore_errors=True)
     if stopped:
-        for partial in cases_dir_path.glob(f".{key}.partial-*"):  # left by SIGKILL (bmes_fem.output.io.atomic_directory)
-            shutil.rmtree(partial, ignore_errors=True)
         return Outcome(key, NOT_RUN)
     write_text_atomic(cases_dir_path.parent / LOGS_DIR / f"{key}.stderr.txt", stderr)
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    return Outcome(key, FAILED, lines[-1] if lines else f"exit code {process.returncode}, nothing on stderr")
+    ended = f"exit code {exit_code}" if exit_code is not None else "the case's process ended without a reply"
+    return Outcome(key, FAILED, lines[-1] if lines else f"{ended}, nothing on stderr")
 
 
 def outcome_of(future, key: str) -> Outcome:
@@ -101,24 +82,33 @@ def outcome_of(future, key: str) -> Outcome:
 
 
 class LocalExecutor:
-    """Cases as child processes of this machine, ``jobs`` at a time."""
+    """Cases in ``jobs`` case workers on this machine (a thread each, the worker kept for the thread's next case)."""
 
     def __init__(self, jobs: int = 1) -> None:
         self.jobs = jobs
         self._stop = threading.Event()
         self._pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="bmes-case")
+        self._workers: dict[int, CaseWorker] = {}  # thread ident -> its worker
+        self._workers_lock = threading.Lock()
 
     def __enter__(self) -> LocalExecutor:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
+        for worker in self._workers.values():
+            worker.close()
+
+    def _run(self, config_yaml: str, cases_dir: str, key: str) -> Outcome:
+        with self._workers_lock:
+            worker = self._workers.setdefault(threading.get_ident(), CaseWorker())
+        return run_case_process(config_yaml, cases_dir, key, self._stop, worker)
 
     def describe(self) -> str:
         return f"{self.jobs} local process{'es' if self.jobs > 1 else ''}"
 
     def submit(self, config_yaml: str, cases_dir: Path, key: str, on_done: Callable[[Outcome], None]) -> None:
-        future = self._pool.submit(run_case_process, config_yaml, str(cases_dir), key, self._stop)
+        future = self._pool.submit(self._run, config_yaml, str(cases_dir), key)
         future.add_done_callback(lambda f: on_done(outcome_of(f, key)))
 
     def capacity(self) -> int:

@@ -17,10 +17,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from bmes_fem.output.files import SUMMARY_FILE
-from bmes_fem.studies.executor import FAILED, NOT_RUN, OK, POLL_S, STOP_WAIT_S, Executor, Outcome
+from bmes_fem.studies.executor import FAILED, NOT_RUN, OK, STOP_WAIT_S, Executor, Outcome
 from bmes_fem.studies.report import CASES_DIR, write_results
 from bmes_fem.studies.study import Case, Study
 from bmes_fem.studies.table import Row, table_rows
+from bmes_fem.studies.worker import POLL_S
 
 INTERRUPTED_EXIT_CODE = 130
 
