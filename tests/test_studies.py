@@ -304,7 +304,6 @@ UNIFORM = {
     "set": {
         "mesh.size": "6 mm",
         "mesh.lesion_size": "6 mm",
-        "solver.preset": "direct",
         "output.figures": False,
         "lesions": [{"name": "everywhere", "centre": ["0 mm"] * 3, "semi_axes": ["1 m"] * 3, "falloff_width": "1 mm"}],
     },
