@@ -122,9 +122,9 @@ def test_parameters_apply_unless_the_row_sets_them_or_the_case_lacks_them(tmp_pa
 
 
 def test_shipped_rows_fit_their_parameters_on_67_runs():
-    """The 15 shipped rows under the shipped spec: the parameters of each and the distinct runs (rows of one case, and
-    a ratio's reference and the row of its case, share them; the cadaver rows set c_vasc = 0 and L = 0 themselves, so
-    no fitted parameter applies and each runs once)."""
+    """The 17 shipped rows under the shipped spec: the parameters of each and the distinct runs (rows of one case, and
+    a ratio's reference and the row of its case, share them: the strain rows run nothing of their own; the cadaver rows
+    set c_vasc = 0 and L = 0 themselves, so no fitted parameter applies and each runs once)."""
     validations = load_validations([DEFAULT_FILES])
     spec = load_spec(DEFAULT_SPEC, validations)
     short = {p.path: p.path.rsplit(".", 1)[1] for p in spec.parameters}
@@ -132,6 +132,7 @@ def test_shipped_rows_fit_their_parameters_on_67_runs():
     expected = {"arnoldi1972_rest_pain": lesion, "ficat1985_early_osteonecrosis": lesion, "hofmann1993_bmes": lesion,
                 "hungerford1975_osteonecrosis": lesion, "uchio2001_lateral_condyle": lesion, "uchio2001_medial_condyle_osteonecrosis": lesion,
                 "hungerford1975_normal": ["capillary_filtration"], "ficat1985_basal": ["capillary_filtration"],
+                "altai2021_femoral_neck_tension": ["capillary_filtration"], "altai2021_femoral_neck_compression": ["capillary_filtration"],
                 "beverly2019_tourniquet_rise": ["capillary_filtration", "vascular_storage"],
                 "beverly2019_tourniquet_filling_time": ["capillary_filtration", "vascular_storage"],
                 "ficat1985_stress_test_normal": ["capillary_filtration", "vascular_storage"],
@@ -144,7 +145,8 @@ def test_shipped_rows_fit_their_parameters_on_67_runs():
     assert keys["arnoldi1972_rest_pain"] == keys["ficat1985_early_osteonecrosis"] == keys["hofmann1993_bmes"]  # one case, one design
     reference = keys["downey1988_ramp_0.1s"]  # the ratios' reference runs are the 0.1 s row's runs
     assert {case_key(rows["downey1988_ramp_1s"].configs["downey1988_ramp_1s.reference"])} == reference
-    assert {v.study for v in validations} == {"arnoldi1972", "beverly2019", "downey1988", "ficat1985", "hofmann1993", "hungerford1975", "uchio2001"}
+    assert keys["altai2021_femoral_neck_tension"] == keys["altai2021_femoral_neck_compression"] == keys["hungerford1975_normal"]
+    assert {v.study for v in validations} == {"altai2021", "arnoldi1972", "beverly2019", "downey1988", "ficat1985", "hofmann1993", "hungerford1975", "uchio2001"}
 
 
 # -- priors and likelihoods -------------------------------------------------------------------------------------------

@@ -47,14 +47,14 @@ def _file(folder: Path, name: str = "v", measurement: dict | None = None, model:
 
 def test_shipped_files_name_their_sources_and_share_runs():
     validations = load_validations([DEFAULT_FILES])
-    assert len(validations) == 15
+    assert len(validations) == 17
     sources = " ".join(v.spec.measurement.source for v in validations)
-    for author in ("Hungerford", "Ficat", "Arnoldi", "Hofmann", "Uchio", "Beverly", "Downey"):
+    for author in ("Altai", "Hungerford", "Ficat", "Arnoldi", "Hofmann", "Uchio", "Beverly", "Downey"):
         assert author in sources
     for v in validations:
         assert math.isfinite(v.low) or math.isfinite(v.high), v.name
     keys = {case_key(config) for v in validations for config in v.configs}
-    assert len(keys) == 9  # 15 measurements (3 ratios) on 9 distinct runs
+    assert len(keys) == 9  # 17 measurements (3 ratios) on 9 distinct runs
     by_name = {v.name: v for v in validations}
     reference = case_key(by_name["downey1988_ramp_0.1s"].config)
     assert case_key(by_name["downey1988_ramp_0.03s"].reference) == reference == case_key(by_name["downey1988_ramp_1s"].reference)
@@ -173,6 +173,8 @@ def test_validate_reproduces_closed_forms(tmp_path, capsys):
 
 #: the table of docs/validation.md (default meshes): model value and verdict per measurement
 DOCUMENTED = {
+    "altai2021_femoral_neck_compression": (-2575.07, "inside"),
+    "altai2021_femoral_neck_tension": (1129.07, "below"),
     "arnoldi1972_rest_pain": (51.333, "inside"),
     "beverly2019_tourniquet_filling_time": (64.1416, "inside"),
     "beverly2019_tourniquet_rise": (26.141, "inside"),
