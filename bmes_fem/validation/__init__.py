@@ -1,4 +1,4 @@
-"""Validation against published intraosseous pressures, and calibration of parameters to measured pressures.
+"""Validation against published measurements (intraosseous pressures, bone strains), and calibration of parameters to measured pressures.
 
 - `measurements`: a validation file (one published measurement, its case, the model quantity compared);
 - `validate`: ``bmes validate``, the runs, the table (CSV, markdown) and the forest plot;

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 def register(commands: argparse._SubParsersAction) -> None:
     """Add ``validate`` and ``calibrate`` to the ``bmes`` sub-commands; each handler returns the exit code."""
     validate = commands.add_parser(
-        "validate", help="compare the model with published intraosseous pressures (table, forest plot)",
+        "validate", help="compare the model with published measurements: intraosseous pressures, strains (table, forest plot)",
         description="Run every validation file (default: configs/validation/), compare each model value with its "
         "measured interval, print the table and write <results-dir>/validation/{validation.csv,validation.md,forest.png}; "
         "the runs go to <results-dir>/validation_cases/. See docs/validation.md.",

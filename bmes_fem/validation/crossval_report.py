@@ -139,7 +139,7 @@ def report_markdown(result: CrossValidated, runs_folder: Path) -> str:
     spec = result.spec
     header, rows = parameter_table(result, DIGITS)
     return (
-        "# Cross-validation: held-out predictions of published intraosseous pressures\n\n"
+        "# Cross-validation: held-out predictions of published measurements\n\n"
         f"Spec `{spec.path}`: {len(spec.parameters)} fitted parameters, {len(result.models)} measurements from "
         f"{len(result.folds)} studies ({summary}). Each study's rows are predicted by a fit to the other studies' rows "
         "(leave one source out); the verdict compares the held-out median with the measured interval as `bmes validate` "

@@ -190,7 +190,7 @@ def write_report(folder: Path, comparisons: Sequence[Comparison], runs: Runs) ->
     counts = {verdict: sum(c.verdict == verdict for c in comparisons) for verdict in ("inside", "below", "above", "failed")}
     summary = ", ".join(f"{n} {verdict}" for verdict, n in counts.items() if n)
     intro = (
-        f"# Validation against published intraosseous pressures\n\n{len(comparisons)} measurements ({summary}). "
+        f"# Validation against published measurements\n\n{len(comparisons)} measurements ({summary}). "
         f"Case folders: `{runs.run.folder}/cases/<folder>/`. Method and discussion: docs/validation.md.\n\n"
     )
     with atomic_directory(folder, MPI.COMM_SELF) as temporary:
