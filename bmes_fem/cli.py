@@ -61,16 +61,18 @@ def _key_figures(summary: dict) -> str:
 
 
 def _run(args: argparse.Namespace) -> None:
-    from mpi4py import MPI
-
-    from bmes_fem.api import run_case
     from bmes_fem.config.loader import load_config
-    from bmes_fem.output.progress import LOG
 
     overrides = _overrides(args.set)
     if args.results_dir is not None:
         overrides["output.results_dir"] = str(args.results_dir)
-    result = run_case(load_config(args.config, overrides), MPI.COMM_WORLD)
+    config = load_config(args.config, overrides)  # a bad config is refused before the solver stack is imported
+    from mpi4py import MPI
+
+    from bmes_fem.api import run_case
+    from bmes_fem.output.progress import LOG
+
+    result = run_case(config, MPI.COMM_WORLD)
     LOG.info("%s", _key_figures(result.summary))
     if args.json and MPI.COMM_WORLD.rank == 0:
         print(json.dumps({"case_dir": str(result.case_dir), **result.summary}, indent=2))

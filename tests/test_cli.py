@@ -132,6 +132,7 @@ def test_version_and_help_name_the_choices():
 def test_pictures_and_config_import_no_solver_stack():
     code = (
         "import sys, bmes_fem.view.render, bmes_fem.view.compare, bmes_fem.view.plots, bmes_fem.output.report, bmes_fem.result; "
+        "import bmes_fem.cli, bmes_fem.config.loader; bmes_fem.cli.parser(); "  # bmes --help, --version, a refused config
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('dolfinx', 'petsc4py', 'ufl', 'basix', 'ffcx')))"
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

@@ -1,17 +1,18 @@
-"""``bmes verify [CONFIG ...]``: the verification suite from the command line (bmes_fem.verification.suite)."""
+"""``bmes verify [CONFIG ...]``: the verification suite from the command line (bmes_fem.verification.suite, imported when
+the command runs: ``bmes --help`` or another command does not load the solver stack)."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from mpi4py import MPI
-
-from bmes_fem.output.progress import LOG
-from bmes_fem.verification.suite import DEFAULT_CASES, markdown_table, run_suite
-
 
 def _verify(args: argparse.Namespace) -> int:
+    from mpi4py import MPI
+
+    from bmes_fem.output.progress import LOG
+    from bmes_fem.verification.suite import DEFAULT_CASES, markdown_table, run_suite
+
     rows = run_suite(args.configs or [DEFAULT_CASES], args.results_dir, args.levels, MPI.COMM_WORLD)
     if MPI.COMM_WORLD.rank == 0:
         print(markdown_table(rows), end="")
