@@ -110,9 +110,10 @@ def test_a_case_runs_from_another_directory_and_reloads_without_its_inputs(tmp_p
     result = Result.read(case_dir)
     contact = next(c for c in result.config.boundary_conditions if c.kind == "joint_contact")
     assert contact.history.waveform.path == config.parent / "waveforms" / "hip_walking.csv"
-    # filtration only: each of the 3 steps solves the cut-off's fixed point to its bound (bmes_fem.solve.transient)
+    # filtration only: each of the 3 steps iterates the cut-off's fixed point, at most k + 1 solves (bmes_fem.solve.transient)
     ((time_step_s, steps),) = result.config.transient.time.step_lengths()
-    assert steps == 3 and result["solver.biot.solves"] == steps * cutoff_solves(time_step_s, largest_filtration_rate_per_s(result.config))
+    k = cutoff_solves(time_step_s, largest_filtration_rate_per_s(result.config))
+    assert steps == 3 and k >= 2 and steps < result["solver.biot.solves"] <= steps * (k + 1)
     with pytest.MonkeyPatch.context() as patch:  # the waveform must not be opened again
         patch.setattr("bmes_fem.config.histories.Waveform.read", lambda self: pytest.fail("input reopened"))
         assert load_case(case_dir).config == result.config
