@@ -174,6 +174,15 @@ def test_shipped_course_config_loads_and_spells_out_the_default_natural_history(
     assert table.series["relative_mineralisation"].min() == pytest.approx(0.86, abs=0.01)  # plateau m of the lesion set
 
 
+@pytest.mark.parametrize("name", ["femoral_head_course", "femoral_head_treatments"])
+def test_every_shipped_course_config_passes_the_checks_of_its_run(name):
+    """What `bmes run` checks before the first state (the course table, a decompression's tunnels and capillary law)."""
+    from bmes_fem.config.loader import load_config
+
+    table = course_table(load_config(f"configs/{name}.yaml"))
+    assert len(table.entries()) > len(table.scenarios)
+
+
 def test_every_scenario_equals_the_control_bit_for_bit_until_its_therapy_starts():
     table = course_table(parse_config(_course(THERAPY_COURSE)))
     before = table.times_s <= 2 * WEEK_S

@@ -48,7 +48,8 @@ def _owned_cell_values(function: fem.Function) -> np.ndarray:
 
 
 def cell_fields(state: State, config: Config) -> CellFields:
-    """Principal strains at cell midpoints, the risk index, cell volumes and region tags."""
+    """Principal strains at cell midpoints, the risk index, cell volumes and region tags; the state's void cells (a
+    drilled tunnel) are no bone: not trabecular, no risk index, their strains NaN (the void's displacement means nothing)."""
     domain = state.domain
     mesh = domain.mesh
     tdim = mesh.topology.dim
@@ -66,7 +67,9 @@ def cell_fields(state: State, config: Config) -> CellFields:
     region = np.zeros(n_owned, dtype=np.int32)
     tagged = domain.cell_tags.indices < n_owned
     region[domain.cell_tags.indices[tagged]] = domain.cell_tags.values[tagged]
+    principal[state.void_cells] = np.nan
     trabecular = region == domain.region_id(TRABECULAR)
+    trabecular[state.void_cells] = False
     risk = config.risk
     risk_index = np.maximum(principal[:, 0] / risk.tensile_yield_strain, -principal[:, 2] / risk.compressive_yield_strain)
     risk_index[~trabecular] = np.nan
@@ -82,6 +85,8 @@ def _integral(comm: MPI.Comm, integrand, measure) -> float:
 
 
 def _max_or_none(comm: MPI.Comm, values: np.ndarray) -> float | None:
+    """The largest value over the ranks, NaN ignored (void cells); None if there is none."""
+    values = values[~np.isnan(values)]
     local = float(values.max()) if values.size else -np.inf
     result = comm.allreduce(local, op=MPI.MAX)
     return None if result == -np.inf else result

@@ -441,18 +441,8 @@ class CourseBiot:
                 pressure, pressure_solves = solve_steady_pressure(self.config, self.tissue, self.bcs, self.p_space)
                 self.pressure.x.array[:] = pressure.x.array
             _, displacement_stats = self._displacement_system.solve()
-        return State(self.domain, self.tissue, self.bcs, self.pressure, self.displacement, (*pressure_solves, displacement_stats), label=label)
-
-    def _cell_fields(self, state: State) -> CellFields:
-        """Cell fields of the state; the cells of a drilled tunnel are void, not trabecular bone (R undefined there)."""
-        cells = cell_fields(state, self.config)
-        if not self.drilled_cells.size:
-            return cells
-        trabecular = cells.trabecular.copy()
-        trabecular[self.drilled_cells] = False
-        risk = cells.risk_index.copy()
-        risk[self.drilled_cells] = np.nan
-        return replace(cells, trabecular=trabecular, risk_index=risk)
+        solves = (*pressure_solves, displacement_stats)
+        return State(self.domain, self.tissue, self.bcs, self.pressure, self.displacement, solves, label=label, void_cells=self.drilled_cells)
 
     def _lesion_indicator(self) -> np.ndarray:
         """chi_m per owned cell: the mean of chi over the cell's vertices in trabecular bone, 0 elsewhere."""
@@ -471,7 +461,7 @@ class CourseBiot:
             reduced = self.displacement.x.array.copy()
             self.load_fraction.value = 1.0
             self._displacement_system.solve(operator_changed=False)
-            full = self._cell_fields(State(self.domain, self.tissue, self.bcs, self.pressure, self.displacement, ()))
+            full = cell_fields(State(self.domain, self.tissue, self.bcs, self.pressure, self.displacement, (), void_cells=self.drilled_cells), self.config)
             full_ratio = stress_ratio(np.where(self.cells.trabecular, np.nan_to_num(full.risk_index), 0.0), damage, loss)
             self.displacement.x.array[:] = reduced
             self.load_fraction.value = parameters.load_fraction
@@ -516,7 +506,7 @@ class CourseBiot:
                 decompression = None if entry.scenario is None else self.config.course.scenarios[entry.scenario].decompression
                 self._set_tissue(parameters, damage, decompression)
                 state = self._solve(entry.label)
-                self.cells = self._cell_fields(state)
+                self.cells = cell_fields(state, self.config)
                 activity = 1.0 if entry.scenario is None else self.table.series["osteoclast_activity"][entry.scenario, entry.sample]
                 self.damage = self._state_damage(parameters, damage * self.cells.trabecular, activity) if damaging else None
                 state = self._snapshot(state) if last_use[key] > step else state

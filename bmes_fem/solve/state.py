@@ -7,8 +7,9 @@ state, so an output reads what it needs in ``on_state`` (the last state stays va
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import numpy as np
 from dolfinx import fem
 
 from bmes_fem.mesh.domain import Domain
@@ -30,3 +31,4 @@ class State:
     time_s: float = 0.0  # transient time; 0 for a steady state
     step: int = 0  # 0: steady or initial state; n: after the n-th step
     label: str = "steady"  # what the state is, for logs and figure titles
+    void_cells: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int32))  # owned cells holding no bone (a drilled tunnel)
