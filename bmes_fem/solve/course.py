@@ -492,18 +492,20 @@ class CourseBiot:
         kept: dict[tuple, tuple] = {}
         zero = np.zeros(self.cells_owned)
         for step, (entry, key) in enumerate(zip(self.entries, keys, strict=True)):
+            parameters = self.table.parameters(entry)
+            decompression = None if entry.scenario is None else self.config.course.scenarios[entry.scenario].decompression
             if key in kept:
                 state, self.cells, self.damage, self.drilled_cells = kept[key]
+                # the tissue back to this state's (chi, lesion effects, stiffness): what is computed from the state reads it
+                self._set_tissue(parameters, zero if self.damage is None else self.damage.damage, decompression)
                 state = replace(state, solves=())
             else:
-                parameters = self.table.parameters(entry)
                 damage = zero
                 if entry.scenario is not None and entry.sample > 0 and keys[step - 1] in kept:
                     before = kept[keys[step - 1]]
                     self._start_from(before[0])
                     if damaging:
                         damage = self._next_damage(before[2], entry)
-                decompression = None if entry.scenario is None else self.config.course.scenarios[entry.scenario].decompression
                 self._set_tissue(parameters, damage, decompression)
                 state = self._solve(entry.label)
                 self.cells = cell_fields(state, self.config)
