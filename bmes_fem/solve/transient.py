@@ -207,7 +207,7 @@ class TransientBiot:
 
     def _solve_step(self, time_s: float) -> tuple[SolveStats, ...]:
         """Solve the step, superposing the plate; without reabsorption, the cut-off's fixed point (module docstring):
-        each solve cancels the absorption at the previous iterate, p^n-1 first, until `CapillaryCutoff.settled`."""
+        each solve cancels the absorption at the previous iterate, from `CapillaryCutoff.start`, until `CapillaryCutoff.settled`."""
         cutoff, time_step_s = self.cutoff, float(self.dt.value)
         if cutoff is not None:
             cutoff.start(self.p_hat_prev.x.array, self._p_hat_before_prev, time_step_s)
