@@ -85,8 +85,6 @@ def _integral(comm: MPI.Comm, integrand, measure) -> float:
 
 
 def _max_or_none(comm: MPI.Comm, values: np.ndarray) -> float | None:
-    """The largest value over the ranks, NaN ignored (void cells); None if there is none."""
-    values = values[~np.isnan(values)]
     local = float(values.max()) if values.size else -np.inf
     result = comm.allreduce(local, op=MPI.MAX)
     return None if result == -np.inf else result
@@ -185,6 +183,7 @@ def mechanics_summary(state: State, cells: CellFields, config: Config) -> dict[s
     n_owned_u = u.function_space.dofmap.index_map.size_local
     magnitude = np.linalg.norm(u.x.array.reshape(-1, 3)[:n_owned_u], axis=1)
     risk = cells.risk_index[cells.trabecular]
+    bone = cells.principal_strains[~np.isnan(cells.principal_strains[:, 0])]  # without the state's void cells (NaN)
     gdim = state.domain.mesh.geometry.dim
     resultant = [sum(_integral(comm, traction[i], ds) for traction, ds in state.loads.joint_tractions) for i in range(gdim)]
     summary: dict[str, float | list[float] | None] = {
@@ -192,8 +191,8 @@ def mechanics_summary(state: State, cells: CellFields, config: Config) -> dict[s
         "risk_index_max": _max_or_none(comm, risk),
         "strain_energy_J": _integral(comm, strain_energy_density(u, state.tissue.elasticity), state.tissue.dx),
         "displacement_max_um": _max_or_none(comm, magnitude) * 1e6,
-        "eps1_max_microstrain": _max_or_none(comm, cells.principal_strains[:, 0]) * 1e6,
-        "eps3_min_microstrain": -_max_or_none(comm, -cells.principal_strains[:, 2]) * 1e6,
+        "eps1_max_microstrain": _max_or_none(comm, bone[:, 0]) * 1e6,
+        "eps3_min_microstrain": -_max_or_none(comm, -bone[:, 2]) * 1e6,
     }
     for critical in config.risk.critical_indices:
         in_zone = cells.trabecular & (cells.risk_index >= critical)
