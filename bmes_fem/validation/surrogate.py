@@ -26,7 +26,7 @@ import itertools
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.linalg import cho_factor, cho_solve
+from scipy.linalg import cho_factor, cho_solve, solve_triangular
 from scipy.optimize import minimize
 
 KINDS = ("gaussian_process", "quadratic")
@@ -71,6 +71,7 @@ class GaussianProcess:
         self.signal, self.lengths, self.nugget = self._unpack(self.log_params)
         self.factor = cho_factor(self._covariance(self.t, self.t) + self.nugget * np.eye(len(self.t)), lower=True)
         self.alpha = cho_solve(self.factor, self.z)
+        self.whitening = solve_triangular(self.factor[0], np.eye(len(self.t)), lower=True)  # L^-1, K = L L^T
 
     @staticmethod
     def _unpack(log_params: np.ndarray) -> tuple[float, np.ndarray, float]:
@@ -110,8 +111,8 @@ class GaussianProcess:
         t = np.atleast_2d(np.asarray(t, dtype=float))
         k_star = self._covariance(t, self.t)
         mean = k_star @ self.alpha
-        v = cho_solve(self.factor, k_star.T)
-        variance = np.maximum(self.signal - np.einsum("ij,ji->i", k_star, v), 0.0)
+        whitened = k_star @ self.whitening.T  # k*^T K^-1 k* = |L^-1 k*|^2: a product per call, no solve
+        variance = np.maximum(self.signal - np.einsum("ij,ij->i", whitened, whitened), 0.0)
         return self.offset + self.scale * mean, self.scale**2 * variance
 
     def leave_one_out(self) -> LeaveOneOut:
