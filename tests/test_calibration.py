@@ -32,7 +32,7 @@ from bmes_fem.validation.fit import calibrate, fit_surfaces, fit_to_measurements
 from bmes_fem.validation.plots import DPI, MARGINAL_SIZE_IN, corner_plot, draw_marginal
 from bmes_fem.validation.posterior import McmcSpec, best_fit, fit_posterior
 from bmes_fem.validation.runs import run_configs
-from bmes_fem.validation.surrogate import GaussianProcess, QuadraticSurface, fit_surface
+from bmes_fem.validation.surrogate import SURFACES, GaussianProcess, QuadraticSurface, fit_surface
 
 ROOT = Path(__file__).resolve().parents[1]
 COARSE = ROOT / "configs" / "femoral_head_coarse.yaml"
@@ -75,7 +75,43 @@ def test_quadratic_surface_is_exact_on_a_quadratic_and_press_is_the_refit():
     for i in range(len(t)):
         keep = np.arange(len(t)) != i
         assert press[i] == pytest.approx(y[i] - QuadraticSurface(t[keep], y[keep]).predict(t[i : i + 1])[0][0], rel=1e-8)
-    assert fit_surface(t, y).kind == min(("gaussian_process", "quadratic"), key=lambda kind: fit_surface(t, y, kind).tried[kind].rmse)
+    applies = [kind for kind in SURFACES if kind != "log_gaussian_process" or np.min(y) > 0.0]
+    assert set(fit_surface(t, y).tried) == set(applies)
+    assert fit_surface(t, y).kind == min(applies, key=lambda kind: fit_surface(t, y, kind).tried[kind].rmse)
+
+
+def test_log_gaussian_process_is_log_normal_and_kept_for_an_output_over_decades():
+    """y = 25 exp(4 t_0 - 3 t_1) (a decay over three decades, as a pressure exp(-t / tau)): the GP of ln y is
+    kept by auto with a leave-one-out RMSE under a tenth of the GP of y; its leave-one-out errors are y_i minus
+    the log-normal mean exp(m_-i + v_-i / 2) of the closed-form GP of ln y without point i; its draws are
+    exp(m + sqrt(v) e), positive at e = -5; a non-positive output is refused by name and skipped by auto."""
+    t = qmc.LatinHypercube(d=2, rng=3).random(14)
+    y = 25.0 * np.exp(4.0 * t[:, 0] - 3.0 * t[:, 1])
+    auto = fit_surface(t, y)
+    assert auto.kind == "log_gaussian_process"
+    assert auto.tried["log_gaussian_process"].rmse < 0.1 * auto.tried["gaussian_process"].rmse
+    surface = auto.surface
+    gp = surface.log
+    z = (np.log(y) - gp.offset) / gp.scale
+    loo = surface.leave_one_out()
+    for i in range(len(t)):
+        keep = np.arange(len(t)) != i
+        factor = cho_factor(gp._covariance(t[keep], t[keep]) + gp.nugget * np.eye(keep.sum()))
+        k_star = gp._covariance(t[i : i + 1], t[keep])[0]
+        m = gp.offset + gp.scale * (k_star @ cho_solve(factor, z[keep]))
+        v = gp.scale**2 * (gp.signal - k_star @ cho_solve(factor, k_star) + gp.nugget)
+        assert loo.errors[i] == pytest.approx(y[i] - math.exp(m + v / 2), rel=1e-6, abs=1e-9 * y[i])  # y_i - mean cancels
+        assert loo.sd[i] == pytest.approx(math.sqrt(math.expm1(v) * math.exp(2 * m + v)), rel=1e-6)
+    test = qmc.LatinHypercube(d=2, rng=4).random(50)
+    m, v = gp.predict(test)
+    mean, variance = surface.predict(test)
+    assert mean == pytest.approx(np.exp(m + v / 2), rel=1e-12) and variance == pytest.approx(np.expm1(v) * np.exp(2 * m + v), rel=1e-12)
+    assert auto.draw(test, np.full(len(test), -5.0)) == pytest.approx(np.exp(m - 5.0 * np.sqrt(v)), rel=1e-12)
+    assert np.all(auto.draw(test, np.full(len(test), -5.0)) > 0.0)
+    shifted = y - np.min(y)  # one zero
+    with pytest.raises(ValueError, match="a surface of ln y needs positive outputs, got a smallest of 0"):
+        fit_surface(t, shifted, "log_gaussian_process")
+    assert set(fit_surface(t, shifted).tried) == {"gaussian_process", "quadratic"}
 
 
 class _Line:

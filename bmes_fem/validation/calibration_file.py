@@ -14,7 +14,7 @@ The file (validated like a case config; every problem is one line before any cas
       # - {name: needle, point: [...], time: 60 s, value: ..., sd: ...}    (a transient base: p at that time)
     predictions: [pressure.p_lesion_peak_mmHg, mechanics.risk_zone_volume_R_ge_0.5_mm3]   # summary scalars
     design: {kind: latin_hypercube, samples: 24, corners: true, seed: 1}   # or sobol (samples a power of 2)
-    surrogate: auto                        # gaussian_process, quadratic, or auto (smaller leave-one-out error)
+    surrogate: auto                        # gaussian_process, log_gaussian_process (positive outputs), quadratic, or auto (smallest leave-one-out error)
     mcmc: {walkers: 32, steps: 4000, burn: 1000, seed: 1}
 
 A region is ``lesion_mean``, ``lesion_peak`` or ``healthy_trabecular_mean`` (the summary's region values). A
@@ -158,7 +158,7 @@ class CalibrationFile(Section):
     measurements: Annotated[tuple[MeasurementSpec, ...], Field(min_length=1)]
     predictions: tuple[str, ...] = ()
     design: DesignSpec = DesignSpec()
-    surrogate: Literal["auto", "gaussian_process", "quadratic"] = "auto"
+    surrogate: Literal["auto", "gaussian_process", "log_gaussian_process", "quadratic"] = "auto"
     mcmc: McmcSpec = McmcSpec()
 
     @model_validator(mode="after")

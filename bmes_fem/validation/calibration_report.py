@@ -16,6 +16,7 @@ from bmes_fem.studies.table import cell, csv_string, markdown_table
 from bmes_fem.validation.fit import Calibrated
 from bmes_fem.validation.plots import corner_plot, predictions_plot
 from bmes_fem.validation.posterior import QUANTILES
+from bmes_fem.validation.surrogate import SURFACES
 
 POSTERIOR_ROWS = 10000  # samples kept in posterior.csv
 BOUND_TOLERANCE = 1e-3  # a best fit this close to 0 or 1 in unit coordinates is reported as on its bound
@@ -56,7 +57,7 @@ def surrogate_rows(calibrated: Calibrated) -> list[list[str]]:
     rows = []
     for o, s in zip(calibrated.problem.outputs, calibrated.surfaces, strict=True):
         kept = s.tried[s.kind]
-        rmse = [(_n(s.tried[kind].rmse, 3) if kind in s.tried else "") for kind in ("gaussian_process", "quadratic")]
+        rmse = [(_n(s.tried[kind].rmse, 3) if kind in s.tried else "") for kind in SURFACES]
         rows.append([o.name, s.kind, *rmse, _n(kept.max_abs, 3), _n(kept.standardised_rms, 3)])
     return rows
 
@@ -87,7 +88,7 @@ def report_markdown(calibrated: Calibrated, design_folder: Path, fitted_folder: 
         + markdown_table(["output", "unit", "measured (value ± SD)", "best fit (surrogate ± SD)", "posterior predictive median [95 %]", "fitted config, run"], output_rows(calibrated))
         + f"\nFitted config run: {check}.\n\n"
         "## Surrogate (leave-one-out cross-validation over the design)\n\n"
-        + markdown_table(["output", "kept", "LOO RMSE, Gaussian process", "LOO RMSE, quadratic", "max |LOO error| (kept)", "standardised LOO RMS (kept)"], surrogate_rows(calibrated))
+        + markdown_table(["output", "kept", *(f"LOO RMSE, {kind.replace('_', ' ')}" for kind in SURFACES), "max |LOO error| (kept)", "standardised LOO RMS (kept)"], surrogate_rows(calibrated))
         + f"\n## Sampler\n\nemcee, {spec.mcmc.walkers} walkers x {spec.mcmc.steps} steps, first {spec.mcmc.burn} discarded (seed "
         f"{spec.mcmc.seed}); mean acceptance {_n(posterior.acceptance, 3)}; integrated autocorrelation time [steps]: {taus}; "
         f"effective samples {effective}.\n"

@@ -42,7 +42,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
     calibrate = commands.add_parser(
         "calibrate", help="fit parameters to measured pressures: surrogate, least squares, MCMC posterior",
-        description="Run a design over the parameter bounds, fit a surrogate (Gaussian process or quadratic), find the "
+        description="Run a design over the parameter bounds, fit a surrogate (Gaussian process of the output or of its logarithm, or quadratic), find the "
         "least-squares best fit and the posterior (emcee), run the fitted config, and write <results-dir>/<name>/ "
         "(report, corner plot, predictions, fitted config). The design runs go to <results-dir>/<name>_design/. "
         "See docs/validation.md.",

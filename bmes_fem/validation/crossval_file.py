@@ -7,7 +7,7 @@ The spec (default configs/validation/cross_validation.yaml; validated like every
       - {path: fluid.capillary_filtration, min: 3e-9 1/(Pa*s), max: 3e-8 1/(Pa*s), prior: log_uniform}
       - {path: lesion_effects.capillary_pressure, min: 45 mmHg, max: 70 mmHg}        # prior: uniform (default)
     design: {points_per_parameter: 3, minimum: 4, corners: false, seed: 1}          # per case (below)
-    surrogate: auto                      # gaussian_process, quadratic, auto (smaller leave-one-out error)
+    surrogate: auto                      # gaussian_process, log_gaussian_process (positive outputs), quadratic, auto (smallest leave-one-out error)
     mcmc: {walkers: 32, steps: 4000, burn: 1000, seed: 1}
     limit_scale: 0.05                    # one-sided limit L: smooth step of width s = limit_scale x |L|
 
@@ -91,7 +91,7 @@ class CrossValidationFile(Section):
 
     parameters: Annotated[tuple[FittedParameterSpec, ...], Field(min_length=1)]
     design: CaseDesign = CaseDesign()
-    surrogate: Literal["auto", "gaussian_process", "quadratic"] = "auto"
+    surrogate: Literal["auto", "gaussian_process", "log_gaussian_process", "quadratic"] = "auto"
     mcmc: McmcSpec = McmcSpec()
     limit_scale: Annotated[float, Field(gt=0.0)] = 0.05
 

@@ -1,14 +1,16 @@
 """The fit of a cross-validation, a pure function of the rows' model values at their design points (no I/O).
 
 1. *Surrogates.* Each row with fitted parameters gets a surrogate mu_j(t), s_j^2(t) of its model value over its
-   own parameters (bmes_fem.validation.surrogate: a Gaussian process or a quadratic, leave-one-out error), seen
-   from the unit box of all K fitted parameters, t in [0, 1]^K. It needs at least k + 2 finished design points.
+   own parameters (bmes_fem.validation.surrogate: a Gaussian process of the value or of its logarithm, or a
+   quadratic, by leave-one-out error), seen from the unit box of all K fitted parameters, t in [0, 1]^K. It needs
+   at least k + 2 finished design points.
 2. *Likelihood* of a set of rows: the sum of each row's `RowLikelihood` (a Gaussian, or the smooth step of a
    one-sided limit) with the surrogate's variance added (`JointLikelihood`); the prior is uniform in t (uniform
    or log-uniform in x), the posterior sampled by emcee (bmes_fem.validation.posterior.sample_posterior).
 3. *Fits.* The all-data fit uses every row with fitted parameters; the fold of a study uses every such row of the
    other studies, so a held-out row's measured value does not enter its own prediction.
-4. *Predictions.* The posterior predictive of a row: the 2.5, 50 and 97.5 % quantiles of mu_j(t) + s_j(t) e,
+4. *Predictions.* The posterior predictive of a row: the 2.5, 50 and 97.5 % quantiles of mu_j(t) + s_j(t) e
+   (exp(m_j(t) + sqrt(v_j(t)) e) for a surrogate of the logarithm),
    e ~ N(0, 1), over posterior samples t (bmes_fem.validation.posterior.predictive_bands). The fold's held-out
    rows are the validation (the median is the point prediction); the all-data fit's rows are fits. A row without
    fitted parameters is predicted by its one run.
@@ -57,6 +59,10 @@ class RowModel:
     def predict(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Surrogate mean and variance at the rows of ``t`` (unit coordinates of all K fitted parameters)."""
         return self.surface.predict(np.atleast_2d(t)[:, list(self.row.active)])
+
+    def draw(self, t: np.ndarray, normal: np.ndarray) -> np.ndarray:
+        """Samples of the surrogate's prediction at the rows of ``t`` from standard normal deviates ``normal``."""
+        return self.surface.draw(np.atleast_2d(t)[:, list(self.row.active)], normal)
 
     @property
     def run_prediction(self) -> np.ndarray:

@@ -78,9 +78,12 @@ class Posterior:
 
 
 class Surrogate(Protocol):
-    """An output's surrogate: mean and variance at the rows of t (a `bmes_fem.validation.surrogate.FittedSurface`)."""
+    """An output's surrogate: mean and variance at the rows of t, and draws of its prediction there from standard
+    normal deviates (a `bmes_fem.validation.surrogate.FittedSurface`)."""
 
     def predict(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def draw(self, t: np.ndarray, normal: np.ndarray) -> np.ndarray: ...
 
 
 LogLikelihood = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (means, variances) -> log L per point
@@ -163,9 +166,10 @@ def fit_posterior(surfaces: Sequence[Surrogate], y: np.ndarray, sd: np.ndarray, 
 
 
 def predictive_bands(surfaces: Sequence[Surrogate], samples: np.ndarray, seed: int) -> np.ndarray:
-    """2.5, 50, 97.5 % quantiles of mu_j(t) + s_j(t) e over posterior samples (rows: outputs)."""
+    """2.5, 50, 97.5 % quantiles of the surrogates' draws at posterior samples (rows: outputs): mu_j(t) + s_j(t) e,
+    or exp(m_j(t) + sqrt(v_j(t)) e) for a surrogate of the logarithm, e ~ N(0, 1)."""
     rng = np.random.default_rng(seed)
     chosen = samples[rng.choice(len(samples), size=min(BAND_DRAWS, len(samples)), replace=False)]
-    mean, variance = predict(surfaces, chosen)
-    draws = mean + np.sqrt(variance) * rng.standard_normal(mean.shape)
+    normal = rng.standard_normal((len(chosen), len(surfaces)))
+    draws = np.column_stack([surface.draw(chosen, normal[:, j]) for j, surface in enumerate(surfaces)])
     return np.percentile(draws, QUANTILES, axis=0).T

@@ -12,12 +12,17 @@ constant mean, squared-exponential kernel with one length per parameter and a nu
 t*: mean k*^T K^-1 z, variance s_f^2 - k*^T K^-1 k*. Leave-one-out in closed form (R&W eq. 5.12):
 z_i - mu_-i = [K^-1 z]_i / [K^-1]_ii, variance 1 / [K^-1]_ii.
 
+**Gaussian process of the logarithm**, for positive outputs that vary over decades (a pressure that decays as
+exp(-t / tau(c_vasc))): the GP above on ln y. Its prediction is log-normal; ``predict`` gives its mean
+exp(m + v/2) and variance (exp(v) - 1) exp(2m + v), ``draw`` exp(m + sqrt(v) e), which stays positive; the
+leave-one-out errors are y_i minus the log-normal mean of the GP of ln y left without point i.
+
 **Quadratic response surface.** Least squares in the 1 + 2k + k(k-1)/2 monomials 1, t_i, t_i t_j (i <= j);
 leave-one-out by the PRESS residuals e_i / (1 - h_ii), h the hat matrix diagonal. Its predictive variance is
 the leave-one-out mean square, constant over the box.
 
-`fit_surface` fits the requested kind, or both (``auto``) keeping the one with the smaller leave-one-out
-root mean square error.
+`fit_surface` fits the requested kind, or every kind that applies (``auto``: the logarithm's GP only for
+positive outputs) keeping the one with the smaller leave-one-out root mean square error in the output's unit.
 """
 
 from __future__ import annotations
@@ -29,7 +34,6 @@ import numpy as np
 from scipy.linalg import cho_factor, cho_solve, solve_triangular
 from scipy.optimize import minimize
 
-KINDS = ("gaussian_process", "quadratic")
 LENGTH_BOUNDS = (0.03, 30.0)  # kernel lengths in units of the parameter range
 SIGNAL_BOUNDS = (1e-2, 1e2)  # s_f^2 of the standardised output
 NUGGET_BOUNDS = (1e-10, 1e-2)  # s_n^2 of the standardised output: FE outputs are deterministic up to solver tolerance
@@ -56,7 +60,19 @@ class LeaveOneOut:
         return float(np.sqrt(np.mean((self.errors / self.sd) ** 2)))
 
 
-class GaussianProcess:
+class GaussianPredictive:
+    """A surface whose prediction is normal: a draw is mean + sd e."""
+
+    def predict(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    def draw(self, t: np.ndarray, normal: np.ndarray) -> np.ndarray:
+        """Samples of the prediction at the rows of ``t`` from standard normal deviates ``normal`` (one per row)."""
+        mean, variance = self.predict(t)
+        return mean + np.sqrt(variance) * normal
+
+
+class GaussianProcess(GaussianPredictive):
     """A GP on the design (module docstring); ``predict`` gives mean and variance in the output's unit."""
 
     kind = "gaussian_process"
@@ -128,7 +144,36 @@ def quadratic_features(t: np.ndarray) -> np.ndarray:
     return np.column_stack([np.ones(len(t)), t, *(t[:, i] * t[:, j] for i, j in pairs)])
 
 
-class QuadraticSurface:
+def _log_normal_moments(log_mean: np.ndarray, log_variance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean exp(m + v/2) and variance (exp(v) - 1) exp(2m + v) of exp(X), X ~ N(m, v)."""
+    return np.exp(log_mean + 0.5 * log_variance), np.expm1(log_variance) * np.exp(2.0 * log_mean + log_variance)
+
+
+class LogGaussianProcess:
+    """The GP of ln y (module docstring): log-normal predictions of a positive output."""
+
+    kind = "log_gaussian_process"
+
+    def __init__(self, t: np.ndarray, y: np.ndarray) -> None:
+        self.y = np.asarray(y, dtype=float)
+        if not np.all(self.y > 0.0):
+            raise ValueError(f"a surface of ln y needs positive outputs, got a smallest of {np.min(self.y):.4g}")
+        self.log = GaussianProcess(t, np.log(self.y))
+
+    def predict(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return _log_normal_moments(*self.log.predict(t))
+
+    def draw(self, t: np.ndarray, normal: np.ndarray) -> np.ndarray:
+        log_mean, log_variance = self.log.predict(t)
+        return np.exp(log_mean + np.sqrt(log_variance) * normal)
+
+    def leave_one_out(self) -> LeaveOneOut:
+        log_loo = self.log.leave_one_out()
+        mean, variance = _log_normal_moments(np.log(self.y) - log_loo.errors, log_loo.sd**2)
+        return LeaveOneOut(self.y - mean, np.sqrt(variance))
+
+
+class QuadraticSurface(GaussianPredictive):
     """Full quadratic least squares (module docstring); needs more design points than monomials."""
 
     kind = "quadratic"
@@ -152,7 +197,8 @@ class QuadraticSurface:
         return self._loo
 
 
-Surface = GaussianProcess | QuadraticSurface
+Surface = GaussianProcess | LogGaussianProcess | QuadraticSurface
+SURFACES = {surface.kind: surface for surface in (GaussianProcess, LogGaussianProcess, QuadraticSurface)}
 
 
 @dataclass(frozen=True)
@@ -169,14 +215,18 @@ class FittedSurface:
     def predict(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return self.surface.predict(t)
 
+    def draw(self, t: np.ndarray, normal: np.ndarray) -> np.ndarray:
+        return self.surface.draw(t, normal)
+
 
 def fit_surface(t: np.ndarray, y: np.ndarray, kind: str = "auto") -> FittedSurface:
-    """``kind`` = gaussian_process, quadratic, or auto (both, the smaller leave-one-out RMSE kept)."""
-    kinds = KINDS if kind == "auto" else (kind,)
+    """``kind`` = gaussian_process, log_gaussian_process, quadratic, or auto (each that applies, the smallest
+    leave-one-out RMSE kept)."""
+    kinds = tuple(SURFACES) if kind == "auto" else (kind,)
     surfaces: dict[str, Surface] = {}
     for name in kinds:
         try:
-            surfaces[name] = GaussianProcess(t, y) if name == "gaussian_process" else QuadraticSurface(t, y)
+            surfaces[name] = SURFACES[name](t, y)
         except ValueError:
             if kind != "auto":
                 raise
