@@ -18,7 +18,7 @@ from bmes_fem.errors import SolverError
 from bmes_fem.physics.elasticity import IsotropicElasticity
 from bmes_fem.physics.forms import effective_stress, elasticity_forms, steady_pressure_forms, strain
 from bmes_fem.solve import auto
-from bmes_fem.solve.linear import solve_linear
+from bmes_fem.solve.linear import LinearSystem, solve_linear
 from bmes_fem.solve.nullspace import rigid_body_modes
 
 
@@ -115,12 +115,13 @@ def test_rigid_body_modes_are_orthonormal_and_in_the_elasticity_nullspace(cell, 
         assert product.norm() <= 1e-12 * A.norm()
 
 
-def _box_elasticity(comm: MPI.Comm, cells: int):
-    """P2 elasticity on a unit cube clamped at z = 0, pressed on top, with a heterogeneous stiffness."""
+def _box_elasticity(comm: MPI.Comm, cells: int, contrast: fem.Constant | None = None):
+    """P2 elasticity on a unit cube clamped at z = 0, pressed on top, with a heterogeneous stiffness: 1 + ``contrast``
+    (default 20) for x < 0.3, 1 elsewhere."""
     mesh = dmesh.create_unit_cube(comm, cells, cells, cells, dmesh.CellType.tetrahedron)
     space = fem.functionspace(mesh, ("Lagrange", 2, (3,)))
     x = ufl.SpatialCoordinate(mesh)
-    stiffness = 1.0 + 20.0 * ufl.conditional(ufl.lt(x[0], 0.3), 1.0, 0.0)
+    stiffness = 1.0 + (20.0 if contrast is None else contrast(mesh)) * ufl.conditional(ufl.lt(x[0], 0.3), 1.0, 0.0)
     mesh.topology.create_connectivity(2, 3)
     base = dmesh.locate_entities_boundary(mesh, 2, lambda x: np.isclose(x[2], 0.0))
     bcs = [fem.dirichletbc(np.zeros(3, dtype=default_scalar_type), fem.locate_dofs_topological(space, 2, base), space)]
@@ -150,6 +151,32 @@ def test_steady_p_multigrid_displacement_and_gamg_pressure_match_direct():
     p_iterative, stats = solve_linear(a, rhs, name="p_iterative", preset="iterative")
     assert _relative_difference(p_iterative, p_direct) <= 1e-8
     assert 0 < stats.iterations <= 20
+
+
+@pytest.mark.mpi
+def test_a_rebuilt_preconditioner_after_a_coefficient_change_is_that_of_a_new_system():
+    """LinearSystem, iterative (p-multigrid, SSOR on the BAIJ operator): the stiffness contrast goes 20 -> 2000, the
+    preconditioner is rebuilt, and the solve takes the iterations of a new system built at 2000, with its solution.
+    PETSc keeps a BAIJ matrix's inverted diagonal blocks across a reassembly in place, so the rebuilt SSOR smoothed
+    with the first operator's blocks: before the operator was assembled anew, that solve ended with a non-finite
+    residual after one iteration."""
+    contrasts: list[fem.Constant] = []
+
+    def contrast(mesh: dmesh.Mesh) -> fem.Constant:
+        contrasts.append(fem.Constant(mesh, default_scalar_type(20.0)))
+        return contrasts[-1]
+
+    a, rhs, bcs = _box_elasticity(MPI.COMM_WORLD, 4, contrast)
+    reused = LinearSystem(a, rhs, name="u_reused", preset="iterative", bcs=bcs)
+    reused.solve()
+    contrasts[0].value = 2000.0
+    reused.rebuild_preconditioner()
+    reused.solution.x.array[:] = 0.0
+    _, stats = reused.solve()
+    fresh = LinearSystem(a, rhs, name="u_fresh", preset="iterative", bcs=bcs)
+    solution, fresh_stats = fresh.solve()
+    assert stats.iterations == fresh_stats.iterations
+    assert _relative_difference(reused.solution, solution) <= 1e-8
 
 
 def test_auto_estimates_choose_lu_for_small_problems_and_multigrid_for_large_ones():

@@ -257,14 +257,13 @@ class LinearSystem:
         self.iterative, elasticity = choice.preset == "iterative", is_elasticity_space(space)
         self.multigrid = self.iterative and needs_linear_level(space)
         self.options = {**(single_field_iterative(self.multigrid) if self.iterative else DIRECT), **(overrides or {})}
-        self.A = fem_petsc.assemble_matrix(self.a, bcs=self.bcs, diag=0.0, kind="baij" if self.iterative and elasticity else None)
-        self.A.assemble()
-        self.diagonal = _scale_constrained_rows(self.A, self.bcs)
-        if self.iterative and elasticity and not self.multigrid:
-            self.A.setNearNullSpace(rigid_body_modes(space))
+        self._kind = "baij" if self.iterative and elasticity else None
+        self._near_nullspace = rigid_body_modes(space) if self.iterative and elasticity and not self.multigrid else None
+        self.A = self._assemble_operator()
         self.b, self.x = fem_petsc.create_vector(space), self.A.createVecRight()
         self.solution = fem.Function(space)
         self.ksp: PETSc.KSP | None = None
+        self._preconditioned: PETSc.Mat | None = None
         self._linear_level: LinearLevel | None = None
         self._fresh_iterations: int | None = None  # iterations of the first solve on the current preconditioner
 
@@ -278,13 +277,31 @@ class LinearSystem:
         """Build the preconditioner anew at the next solve."""
         self._destroy_ksp()
 
+    def _assemble_operator(self) -> PETSc.Mat:
+        """A new matrix of a(u, v) with the current coefficients, constrained rows scaled (`diagonal`)."""
+        A = fem_petsc.assemble_matrix(self.a, bcs=self.bcs, diag=0.0, kind=self._kind)
+        A.assemble()
+        self.diagonal = _scale_constrained_rows(A, self.bcs)
+        if self._near_nullspace is not None:
+            A.setNearNullSpace(self._near_nullspace)
+        return A
+
     def _reassemble(self) -> None:
-        self.A.zeroEntries()
-        fem_petsc.assemble_matrix(self.A, self.a, bcs=self.bcs, diag=0.0)
-        self.A.assemble()
-        self.diagonal = _scale_constrained_rows(self.A, self.bcs)
+        """The operator with the current coefficients, in a new matrix: PETSc keeps the inverted diagonal blocks that
+        SOR smooths with across a reassembly in place (MatAssemblyEnd returns early when the nonzero pattern is
+        unchanged), so an SOR smoother rebuilt on it would use the first operator's blocks (a drilled course state:
+        182 CG iterations instead of 30), and a duplicate of a BAIJ matrix has no SOR. A reused preconditioner keeps
+        the operator it was built from."""
+        fresh = self._assemble_operator()
+        if self.A is not self._preconditioned:
+            self.A.destroy()
+        self.A = fresh
+        if self.ksp is not None:  # direct: new LU factors; iterative: the preconditioner of its own operator, reused
+            self.ksp.setOperators(self.A, self._preconditioned if self.iterative else self.A)
 
     def _build_ksp(self) -> None:
+        self._release_preconditioned()
+        self._preconditioned = self.A  # the operator the preconditioner is built from
         self.ksp = _create_ksp(self.A, f"bmes_{self.name}_")
         self._linear_level = LinearLevel(self._ufl_a, self.bcs) if self.multigrid else None
         with options_set(self.ksp.getOptionsPrefix(), self.options):
@@ -312,8 +329,6 @@ class LinearSystem:
         fem_petsc.set_bc(self.b, self.bcs, alpha=self.diagonal)
         if self.ksp is None:
             self._build_ksp()
-        elif not self.iterative:
-            self.ksp.setOperators(self.A, self.A)  # new LU factors for the new operator
         self.x.array[:] = self.solution.x.array[: self.x.getLocalSize()]
         self.ksp.solve(self.b, self.x)
         if self.ksp.getConvergedReason() <= 0 and self._fresh_iterations is not None:  # reused, stale: once more on a fresh one
@@ -337,6 +352,12 @@ class LinearSystem:
         )  # fmt: skip
         return self.solution, stats
 
+    def _release_preconditioned(self) -> None:
+        """Free the operator of the last preconditioner unless it is the current one."""
+        if self._preconditioned is not None and self._preconditioned is not self.A:
+            self._preconditioned.destroy()
+        self._preconditioned = None
+
     def _destroy_ksp(self) -> None:
         if self.ksp is not None:
             self.ksp.destroy()
@@ -344,6 +365,7 @@ class LinearSystem:
         if self._linear_level is not None:
             self._linear_level.destroy()
             self._linear_level = None
+        self._release_preconditioned()
 
     def destroy(self) -> None:
         """Free the PETSc objects now (otherwise at garbage collection)."""
