@@ -22,7 +22,7 @@ leave-one-out by the PRESS residuals e_i / (1 - h_ii), h the hat matrix diagonal
 the leave-one-out mean square, constant over the box.
 
 `fit_surface` fits the requested kind, or every kind that applies (``auto``: the logarithm's GP only for
-positive outputs) keeping the one with the smaller leave-one-out root mean square error in the output's unit.
+positive outputs) keeping the one with the smallest leave-one-out root mean square error in the output's unit.
 """
 
 from __future__ import annotations
