@@ -155,10 +155,14 @@ class CrossValidated:
         return Comparison(model.row.validation, float(self.held_out(model)[1]), model.error)
 
 
-def cross_validate(spec: CrossValidationSpec, values: Sequence[RowValues]) -> CrossValidated:
-    """Surrogates, the all-data fit and a fold per study (module docstring)."""
-    fitted: dict[bytes, FittedSurface] = {}
-    models = [fit_row(v, spec.spec.surrogate, fitted) for v in values]
+def cross_validate(
+    spec: CrossValidationSpec, values: Sequence[RowValues], surfaces: dict[bytes, FittedSurface] | None = None
+) -> CrossValidated:
+    """Surrogates, the all-data fit and a fold per study (module docstring). ``surfaces`` (by design points and
+    values, as `fit_row` keys them), if given, is filled and reused: calls on the same runs with other measured
+    values (synthetic noise draws) fit each surrogate once."""
+    fitted_surfaces = {} if surfaces is None else surfaces
+    models = [fit_row(v, spec.spec.surrogate, fitted_surfaces) for v in values]
     studies = list(dict.fromkeys(m.row.study for m in models))
     fitted = [m for m in models if m.in_fit]
     all_data = fit(spec, fitted, models, None)
