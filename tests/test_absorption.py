@@ -129,6 +129,20 @@ def test_lumped_excess_drains_through_the_veins_only_and_converges_at_first_orde
     assert errors[-1] < 0.1 * gaps[-1], (errors, gaps)
 
 
+def test_the_auto_preset_plans_for_every_solve_of_the_cutoff():
+    """Without reabsorption a step takes up to k + 1 solves (k = cutoff_solves >= 2 at dt L / S = 0.2): `auto` weighs
+    LU against multigrid over steps x (k + 1) solves, with reabsorption over one a step."""
+    steps, dt = 6, 20.0
+    for reabsorption in (False, True):
+        config = _lumped(dt, reabsorption=reabsorption, end_time_s=steps * dt)
+        config = config.model_copy(update={"solver": config.solver.model_copy(update={"preset": "auto"})})
+        k = cutoff_solves(dt, largest_filtration_rate_per_s(config))
+        assert k >= 2
+        solves = steps if reabsorption else steps * (k + 1)
+        problem = TransientBiot(build_domain(config), config)
+        assert f"{solves} solve(s)" in problem.solver.preset_reason, (reabsorption, problem.solver.preset_reason)
+
+
 @pytest.mark.mpi
 def test_with_reabsorption_the_excess_decays_towards_p0_at_the_linear_law_rate():
     """The default law: the occlusion's steady state (L p_eff + G_v (p_v + 30 mmHg)) / (L + G_v), then the backward-Euler
