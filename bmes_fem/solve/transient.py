@@ -171,10 +171,12 @@ class TransientBiot:
 
     def _most_solves(self) -> int:
         """The most Biot solves of the run, for the ``auto`` preset: one a step, or `CapillaryCutoff.solves` of each
-        step without reabsorption (a saline stress test: 276 solves in 75 steps, where 75 would pick multigrid)."""
+        step without reabsorption (a saline stress test: 276 solves in 75 steps, where 75 would pick multigrid), and
+        a rigid plate's unit response per step length."""
+        unit_responses = len(set(self.time_steps_s)) if self.bcs.plate is not None else 0
         if self.cutoff is None:
-            return len(self.time_steps_s)
-        return sum(self.cutoff.solves(float(time_step_s)) for time_step_s in self.time_steps_s)
+            return len(self.time_steps_s) + unit_responses
+        return sum(self.cutoff.solves(float(time_step_s)) for time_step_s in self.time_steps_s) + unit_responses
 
     def _block_solver(self, expected_solves: int) -> BlockSolver:
         config, tissue, bcs = self.config, self.tissue, self.bcs

@@ -74,14 +74,14 @@ class RowModel:
 
 def fit_row(values: RowValues, kind: str, fitted: dict[bytes, FittedSurface]) -> RowModel:
     """The row's surrogate over its finished design points (``kind``: gaussian_process, quadratic or auto); rows with
-    the same points and values (the rows of one case and quantity) share the one in ``fitted``."""
+    the same kind, points and values (the rows of one case and quantity) share the one in ``fitted``."""
     k = len(values.row.active)
     finished = len(values.values)
     if k == 0:
         return RowModel(values, None, values.error if finished == 0 else "")
     if finished < k + 2:
         return RowModel(values, None, f"{finished} of {len(values.row.design)} design runs finished, a surrogate in {k} parameters needs {k + 2}: {values.error}")
-    key = str(values.design.shape).encode() + values.design.tobytes() + values.values.tobytes()
+    key = f"{kind} {values.design.shape}".encode() + values.design.tobytes() + values.values.tobytes()
     try:
         if key not in fitted:
             fitted[key] = fit_surface(values.design, values.values, kind)
@@ -158,7 +158,7 @@ class CrossValidated:
 def cross_validate(
     spec: CrossValidationSpec, values: Sequence[RowValues], surfaces: dict[bytes, FittedSurface] | None = None
 ) -> CrossValidated:
-    """Surrogates, the all-data fit and a fold per study (module docstring). ``surfaces`` (by design points and
+    """Surrogates, the all-data fit and a fold per study (module docstring). ``surfaces`` (by kind, design points and
     values, as `fit_row` keys them), if given, is filled and reused: calls on the same runs with other measured
     values (synthetic noise draws) fit each surrogate once."""
     fitted_surfaces = {} if surfaces is None else surfaces
