@@ -20,6 +20,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import yaml
+from conftest import DRAINED_BALL
 
 from bmes_fem.cli import main
 from bmes_fem.config.loader import load_config, with_overrides
@@ -300,11 +301,11 @@ def test_every_readme_table_is_made_from_its_committed_csv():
 # --- studies that run cases: an octant of a ball with no-flux walls and one lesion covering the whole bone ----
 # (the study machinery is what these test: a case takes about a second where the coarse head takes five)
 
-CLOSED_BALL = {
+CLOSED_BALL = {  # the drained ball of conftest without its drainage: rollers on the symmetry planes, no-flux walls
+    **DRAINED_BALL,
     "case": "closed_ball",
-    "geometry": {"kind": "sphere_octant", "radius": "24 mm"},
     "mesh": {"size": "8 mm", "lesion_size": "8 mm"},
-    "boundary_conditions": [{"boundary": ["x_symmetry", "y_symmetry", "z_symmetry"], "kind": "roller"}],  # no-flux walls
+    "boundary_conditions": DRAINED_BALL["boundary_conditions"][:1],
 }
 UNIFORM = {
     "name": "uniform",
