@@ -125,10 +125,10 @@ def test_a_blind_tunnel_removes_pi_r2_l_and_as_bone_its_cells_are_that_volume():
 
 def test_a_course_drills_the_tunnel_and_judges_only_bone_after_the_drilling(tmp_path):
     """configs/femoral_head_treatments.yaml on the coarse head (6 mm / 3 mm), shortened to one decompression scenario
-    without damage (phases of a week, samples at weeks 0, 2.5 and 5, drilled at week 3): the drilling lowers the lesion peak; the drilled state's summary
-    (summary.json, the state `bmes run` ends on) and the course table give the same largest R, and the strain extrema
-    leave the void out (a tunnel without stiffness strains by ~1e5 microstrain under the load: 148,081 in the
-    committed config before the void was excluded)."""
+    without damage (phases of a week, samples at weeks 0, 2.5 and 5, drilled at week 3): the drilling lowers the
+    lesion peak; the drilled state's summary (summary.json, the state `bmes run` ends on) and the course table give
+    the same largest R, and the strain extrema leave the void out (a tunnel without stiffness strains by ~1e5
+    microstrain under the load: 148,081 on the coarse head before the void was excluded)."""
     import csv
     import json
 
