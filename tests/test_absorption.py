@@ -13,7 +13,7 @@ from bmes_fem.config.loader import parse_config
 from bmes_fem.errors import ConfigError, SolverError
 from bmes_fem.mesh.build import build_domain
 from bmes_fem.physics import analytic
-from bmes_fem.physics.materials import calibrate_venous_conductance, largest_filtration_rate_per_s
+from bmes_fem.physics.materials import blood_conductance, calibrate_venous_conductance, largest_filtration_rate_per_s
 from bmes_fem.post.probes import ProbePoints
 from bmes_fem.solve import steady
 from bmes_fem.solve.steady import SteadyBiot
@@ -27,13 +27,14 @@ VENOUS_RISE_MMHG = 30.0  # p_v 15 -> 45 mmHg at t = 0, above p_eff = 30.55 mmHg;
 EXCHANGE = {"capillary_filtration": "1e-8 1/(Pa*s)", "vascular_storage": "1e-6 1/Pa"}
 
 
-def _lumped(time_step_s: float, *, reabsorption: bool, end_time_s: float = 600.0, stages=None):
+def _lumped(time_step_s: float, *, reabsorption: bool, end_time_s: float = 600.0, stages=None, **fluid):
     """A uniform no-flux marrow cube, rollers on every face (u = 0, so S dp/dt is the whole storage term), in
-    equilibrium with p_v raised by 30 mmHg at t = 0 (a venous occlusion); the occlusion is released at t = 0+."""
+    equilibrium with p_v raised by 30 mmHg at t = 0 (a venous occlusion); the occlusion is released at t = 0+.
+    ``fluid``: more ``fluid`` keys."""
     time = {"stages": stages} if stages else {"time_step": f"{time_step_s} s", "end_time": f"{end_time_s} s"}
     data = {
         "geometry": {"kind": "box", "lengths": [SIDE_M] * 3, "divisions": [1, 1, 2]},
-        "lesions": [], "fluid": {"capillary_reabsorption": reabsorption, **EXCHANGE},
+        "lesions": [], "fluid": {"capillary_reabsorption": reabsorption, **EXCHANGE, **fluid},
         "boundary_conditions": [{"boundary": FACES, "kind": "roller"}], "solver": {"preset": "direct"},
         "analysis": "transient",
         "transient": {
@@ -302,3 +303,27 @@ def test_column_closed_form_solves_its_equation_with_continuous_slope():
     b = np.sqrt((L + G_v) / kappa)
     p0 = analytic.uniform_steady_pressure(L, p_eff, G_v, p_v)
     assert np.allclose(small, p0 + 1e-9 / kappa / (b * np.sinh(b * 0.02)) * np.cosh(b * z), rtol=1e-14)
+
+
+@pytest.mark.mpi
+def test_blood_throughflow_relaxes_towards_the_initial_state_shifted_by_the_venous_change():
+    """Blood flow F = 0.04 mL/min per mL: G_b = F / (p0 - p_v) = 5.0e-7 1/(Pa s), 50 L here. The occluded steady state p_i
+    does not see it (a steady balance); released, the cube follows backward Euler of
+    S dp/dt = L (p_eff - p) + G_v (p_v - p) - G_b (p - p_i + dp_v), dp_v = 30 mmHg (the blood's venous outflow follows
+    p - p_v, and p_v fell by dp_v): p_n = p_inf + (p_i - p_inf) (1 + dt / tau)^-n, tau = S / (L + G_v + G_b),
+    p_inf = (L p_eff + G_v p_v + G_b (p_i - dp_v)) / (L + G_v + G_b)."""
+    time_step_s = 2.0
+    config = _lumped(time_step_s, reabsorption=True, end_time_s=20.0, blood_flow="0.04 mL/min/mL")
+    constants = _lumped_constants(config)
+    S, L, G_v = constants["storage"], constants["filtration"], constants["venous_conductance"]
+    p_eff, p_v = constants["effective_capillary_pressure"], constants["venous_pressure"]
+    G_b = blood_conductance(config.fluid)
+    assert G_b == pytest.approx(0.04 / 60.0 / (10.0 * PA_PER_MMHG), rel=1e-12) and G_b == pytest.approx(50.0 * L, rel=1e-3)
+    rise = VENOUS_RISE_MMHG * PA_PER_MMHG
+    start = analytic.uniform_steady_pressure(L, p_eff, G_v, p_v + rise)
+    p_inf = (L * p_eff + G_v * p_v + G_b * (start - rise)) / (L + G_v + G_b)
+    tau = S / (L + G_v + G_b)
+    _, pressures, solves = _probe_history(config)
+    assert pressures[0] == pytest.approx(start, rel=1e-12) and (solves[1:] == 1).all()
+    assert np.allclose(pressures, p_inf + (start - p_inf) * (1.0 + time_step_s / tau) ** -np.arange(len(pressures)), rtol=1e-10, atol=0.0)
+    assert abs(p_inf - analytic.uniform_steady_pressure(L, p_eff, G_v, p_v)) > 15.0 * PA_PER_MMHG  # the term moves p_inf by 18.7 mmHg

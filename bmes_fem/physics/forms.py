@@ -6,7 +6,10 @@ outward flux -kappa grad p . n = q_n on named boundaries:
 
     S dp/dt + alpha d(div u)/dt - div(kappa grad p) + (L + G_v) p = L p_eff + G_v p_v + g
 
-that is, capillary exchange q_cap = L (p_eff - p), absorbing where p > p_eff. Filtration only,
+that is, capillary exchange q_cap = L (p_eff - p), absorbing where p > p_eff. A transient with marrow blood flow adds
+the blood throughflow G_b (p - p_b) to the left-hand side, p_b = p^0 + dp_v(t) - dp_v(0): blood enters at the rate
+that balances its venous outflow in the run's initial (steady) state p^0, and an excess of p over it, or a change
+dp_v of the venous pressure, changes that outflow by G_b per Pa (`pressure_operator`, `pressure_sources`). Filtration only,
 q_cap = L (p_eff - p)^+, is this linear operator with a correction: L (p_eff - p)^+ = L (p_eff - p) + L (p - p_eff)^+
 (`capillary_cutoff_source`, at the previous iterate of a time step), or L replaced by L [p_k < p_eff] in a Newton
 iteration (`filtering_filtration`, steady state).
@@ -48,11 +51,15 @@ def strain_energy_density(u: Expr, elasticity: ElasticLaw) -> Expr:
 
 def pressure_operator(
     p: Expr, q: Expr, *, mobility: Expr, filtration: Expr, venous_conductance: Expr, drainage: Robin, dx: ufl.Measure,
-    exchange_dx: ufl.Measure,
+    exchange_dx: ufl.Measure, blood_conductance: Expr | float = 0.0,
 ) -> ufl.Form:
-    """A(p, q) = (kappa grad p, grad q) + ((L + G_v) p, q)_x + sum <h p, q>; (., .)_x integrates the exchange terms
-    with ``exchange_dx`` (at the vertices: a lumped, M-matrix reaction term; bmes_fem.physics.boundary_conditions)."""
-    form = ufl.inner(mobility * ufl.grad(p), ufl.grad(q)) * dx + (filtration + venous_conductance) * p * q * exchange_dx
+    """A(p, q) = (kappa grad p, grad q) + ((L + G_v + G_b) p, q)_x + sum <h p, q>; (., .)_x integrates the exchange
+    terms with ``exchange_dx`` (at the vertices: a lumped, M-matrix reaction term; bmes_fem.physics.boundary_conditions).
+    G_b (``blood_conductance``): the blood throughflow of a transient, 0 in a steady balance."""
+    exchange = filtration + venous_conductance
+    if not isinstance(blood_conductance, float) or blood_conductance != 0.0:
+        exchange = exchange + blood_conductance
+    form = ufl.inner(mobility * ufl.grad(p), ufl.grad(q)) * dx + exchange * p * q * exchange_dx
     for conductance, _, ds in drainage:
         form += conductance * p * q * ds
     return form
@@ -71,10 +78,15 @@ def pressure_sources(
     injections: Sequence[tuple[Expr, ufl.Measure]] = (),
     dx: ufl.Measure,
     exchange_dx: ufl.Measure,
+    blood_throughflow: tuple[Expr, Expr] | None = None,
 ) -> ufl.Form:
-    """F(q) = (L p_eff + G_v p_v, q)_x + (g, q) + sum (g_i, q)_i + sum <h p_b, q> - sum <q_n, q>; the injections g_i
-    [1/s] carry their own measure (a fixed quadrature, the one their normalisation uses)."""
-    rhs = (filtration * effective_capillary_pressure + venous_conductance * venous_pressure) * q * exchange_dx
+    """F(q) = (L p_eff + G_v p_v [+ G_b p_b], q)_x + (g, q) + sum (g_i, q)_i + sum <h p_b, q> - sum <q_n, q>; the
+    injections g_i [1/s] carry their own measure (a fixed quadrature, the one their normalisation uses);
+    ``blood_throughflow``: (G_b, p_b) of a transient with blood flow (module docstring)."""
+    exchange = filtration * effective_capillary_pressure + venous_conductance * venous_pressure
+    if blood_throughflow is not None:
+        exchange = exchange + blood_throughflow[0] * blood_throughflow[1]
+    rhs = exchange * q * exchange_dx
     if not isinstance(fluid_source, float | int) or fluid_source != 0:
         rhs += fluid_source * q * dx
     for injection, measure in injections:
@@ -205,6 +217,7 @@ def biot_step_forms(
     outward_flux: Flux = (),
     injections: Sequence[tuple[Expr, ufl.Measure]] = (),
     capillary_cutoff_pressure: Expr | None = None,
+    blood_throughflow: tuple[Expr, Expr] | None = None,
     dx: ufl.Measure,
     exchange_dx: ufl.Measure,
 ) -> tuple[list[list[ufl.Form]], list[ufl.Form]]:
@@ -218,16 +231,18 @@ def biot_step_forms(
     the units of the momentum rows, so residual norms compare fairly.
     With ``capillary_cutoff_pressure`` p' (filtration only), F(q) gains (L (p' - p_eff)^+, q) (`capillary_cutoff_source`):
     the absorption is cancelled at p' (a previous iterate) and the operator stays that of the linear law.
+    ``blood_throughflow``: (G_b, p_b), the blood throughflow term G_b (p - p_b) (module docstring).
     """
     scale, dt = pressure_scale, time_step
     operator = pressure_operator(
         p_hat, q, mobility=mobility, filtration=filtration, venous_conductance=venous_conductance, drainage=drainage, dx=dx,
-        exchange_dx=exchange_dx,
+        exchange_dx=exchange_dx, blood_conductance=0.0 if blood_throughflow is None else blood_throughflow[0],
     )
     sources = pressure_sources(
         q, filtration=filtration, effective_capillary_pressure=effective_capillary_pressure,
         venous_conductance=venous_conductance, venous_pressure=venous_pressure, drainage=drainage,
         fluid_source=fluid_source, outward_flux=outward_flux, injections=injections, dx=dx, exchange_dx=exchange_dx,
+        blood_throughflow=blood_throughflow,
     )  # fmt: skip
     if capillary_cutoff_pressure is not None:
         sources += capillary_cutoff_source(
@@ -260,6 +275,7 @@ def fixed_stress_pressure_form(
     drainage: Robin,
     dx: ufl.Measure,
     exchange_dx: ufl.Measure,
+    blood_conductance: Expr | float = 0.0,
 ) -> ufl.Form:
     """Fixed-stress approximation of the pressure Schur complement (preconditioner only):
 
@@ -267,6 +283,6 @@ def fixed_stress_pressure_form(
     """
     operator = pressure_operator(
         p_hat, q, mobility=mobility, filtration=filtration, venous_conductance=venous_conductance, drainage=drainage, dx=dx,
-        exchange_dx=exchange_dx,
+        exchange_dx=exchange_dx, blood_conductance=blood_conductance,
     )
     return pressure_scale**2 * ((storage + biot_coefficient**2 / drained_bulk_modulus) * p_hat * q * dx + time_step * operator)

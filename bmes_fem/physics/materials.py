@@ -2,8 +2,8 @@
 
 Healthy values hold where chi = 0, the ``lesion_effects`` values where chi = 1:
 
-- log-scaled quantities blend geometrically, ``L = L_h f_L^chi``, ``G_v = G_v,h f_v^chi``,
-  ``kappa = kappa_h f_kappa^chi``;
+- log-scaled quantities blend geometrically, ``L = L_h f_L^chi``, ``G_v = G_v,h f_v^chi``, the blood
+  throughflow's ``G_b = G_b,h f_v^chi`` (the lesion's venous outflow factor acts on both), ``kappa = kappa_h f_kappa^chi``;
 - pressures, the reflection coefficient, mineralisation and BV/TV blend linearly,
   ``q = q_h + chi (q_l - q_h)``;
 - trabecular modulus ``E = E_tissue m^gamma_m (BV/TV)^n`` (Hernandez et al. 2001) or
@@ -104,6 +104,12 @@ def calibrate_venous_conductance(fluid: Fluid) -> float:
     """G_v = L (p_eff - p0) / (p0 - p_v) [1/(Pa s)]: the healthy marrow then sits at p0."""
     p_eff, p0 = fluid.effective_capillary_pressure(), fluid.target_pressure
     return fluid.capillary_filtration * (p_eff - p0) / (p0 - fluid.venous_pressure)
+
+
+def blood_conductance(fluid: Fluid) -> float:
+    """G_b = F / (p0 - p_v) [1/(Pa s)]: the healthy blood flow F [1/s] leaves through the veins against the
+    healthy gap p0 - p_v, so each Pa of excess over it drives G_b more venous outflow."""
+    return fluid.blood_flow / (fluid.target_pressure - fluid.venous_pressure)
 
 
 def largest_filtration_rate_per_s(config: Config) -> float:
@@ -230,6 +236,7 @@ class TissueFields:
     mobility: ufl.core.expr.Expr  # kappa = k / eta [m^2/(Pa s)]
     filtration: ufl.core.expr.Expr  # L = Lp S/V [1/(Pa s)]
     venous_conductance: ufl.core.expr.Expr  # G_v [1/(Pa s)]
+    blood_conductance: ufl.core.expr.Expr | float  # G_b f_v^chi in marrow [1/(Pa s)] (transients only); 0.0 without blood flow
     effective_capillary_pressure: ufl.core.expr.Expr  # p_eff = p_c - sigma_r (pi_c - pi_i) [Pa]
     venous_pressure: ufl.core.expr.Expr  # p_v [Pa]
     storage: ufl.core.expr.Expr  # S = 1/M + c_vasc (marrow only) [1/Pa]
@@ -298,6 +305,7 @@ def build_tissue_fields(domain: Domain, config: Config, pressure_space: fem.Func
         mobility=permeability / tissue.fluid_viscosity * lesion.mobility_factor**chi_marrow,
         filtration=marrow * fluid.capillary_filtration * lesion.filtration_factor**chi_marrow,
         venous_conductance=marrow * g_v_healthy * lesion.venous_outflow_factor**chi_marrow,
+        blood_conductance=marrow * blood_conductance(fluid) * lesion.venous_outflow_factor**chi_marrow if fluid.blood_flow else 0.0,
         effective_capillary_pressure=linear(fluid.capillary_pressure, lesion.capillary_pressure) + capillary_rise
         - reflection * (fluid.plasma_oncotic_pressure - oncotic_interstitial),
         venous_pressure=linear(fluid.venous_pressure, lesion.venous_pressure) + venous_rise,

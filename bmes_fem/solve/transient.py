@@ -103,7 +103,7 @@ class CapillaryCutoff:
             ))  # fmt: skip
 
         self._absorbed = (absorbed(self.p_hat), absorbed(problem.p_hat))
-        weight = tissue.storage + problem.dt * (tissue.filtration + tissue.venous_conductance)
+        weight = tissue.storage + problem.dt * (tissue.filtration + tissue.venous_conductance + tissue.blood_conductance)
         self._last_change = fem.form(weight * (scale * (problem.p_hat - self.p_hat)) ** 2 * dx)
         self._step_change = fem.form(weight * (scale * (problem.p_hat - problem.p_hat_prev)) ** 2 * dx)
 
@@ -160,6 +160,7 @@ class TransientBiot:
             self.p_hat.x.array[:] = p0.x.array / self.scale_Pa
             self.pressure = fem.Function(self.p_space, name="p")
             self.pressure.x.array[:] = p0.x.array
+            self.blood_throughflow = self._blood_throughflow(p0)
             del p0, u0
             self.u_prev, self.p_hat_prev = self.u.copy(), self.p_hat.copy()
             self._p_hat_before_prev: np.ndarray | None = None  # p^n-2 (the cut-off's extrapolated start)
@@ -178,6 +179,15 @@ class TransientBiot:
             return len(self.time_steps_s) + unit_responses
         return sum(self.cutoff.solves(float(time_step_s)) for time_step_s in self.time_steps_s) + unit_responses
 
+    def _blood_throughflow(self, p0: fem.Function) -> tuple[ufl.core.expr.Expr, ufl.core.expr.Expr] | None:
+        """(G_b, p_b) with p_b = p^0 + dp_v(t) - dp_v(0) (bmes_fem.physics.forms), None without blood flow."""
+        if isinstance(self.tissue.blood_conductance, float) and self.tissue.blood_conductance == 0.0:
+            return None
+        initial = fem.Function(self.p_space, name="p_initial")
+        initial.x.array[:] = p0.x.array
+        rise = self.tissue.venous_pressure_rise
+        return self.tissue.blood_conductance, initial + (rise - float(rise.value))
+
     def _block_solver(self, expected_solves: int) -> BlockSolver:
         config, tissue, bcs = self.config, self.tissue, self.bcs
         dx = tissue.dx
@@ -194,11 +204,12 @@ class TransientBiot:
             effective_capillary_pressure=tissue.effective_capillary_pressure, venous_pressure=tissue.venous_pressure,
             tractions=bcs.traction_terms, body_force=bcs.body_force, fluid_source=bcs.fluid_source, injections=bcs.injections,
             outward_flux=bcs.outward_flux, capillary_cutoff_pressure=None if self.cutoff is None else self.cutoff.pressure,
-            dx=dx, **fluid,
+            blood_throughflow=self.blood_throughflow, dx=dx, **fluid,
         )  # fmt: skip
         preconditioner = fixed_stress_pressure_form(
             p, q, time_step=self.dt, pressure_scale=self.scale_Pa, biot_coefficient=tissue.biot_coefficient,
-            storage=tissue.storage, drained_bulk_modulus=tissue.elasticity.drained_bulk_modulus(), dx=dx, **fluid,
+            storage=tissue.storage, drained_bulk_modulus=tissue.elasticity.drained_bulk_modulus(), dx=dx,
+            blood_conductance=tissue.blood_conductance, **fluid,
         )  # fmt: skip
         self._zero_rhs = fem.form(bcs.zero_loads(v, q))
         residual = dict(elasticity=tissue.elasticity, biot_coefficient=tissue.biot_coefficient, dx=dx)
