@@ -64,6 +64,19 @@ def test_shipped_files_name_their_sources_and_share_runs():
     assert by_name["downey1988_ramp_0.1s"].config.fluid.capillary_filtration == 0.0  # a cadaver: no perfusion
 
 
+def test_the_blood_flow_files_are_the_in_vivo_transient_rows_with_the_term():
+    """configs/validation/with_blood_flow/ (docs/validation.md 3): the tourniquet and stress-test rows, transient, with
+    Cook's 0.039 mL/min/mL and the c_vasc of a 60 s filling time, S = t90 (L + G_v + G_b) / ln 10, to 3 digits."""
+    validations = load_validations([DEFAULT_FILES / "with_blood_flow"])
+    assert sorted(v.spec.measurement.study for v in validations) == ["beverly2019", "beverly2019", "ficat1985", "ficat1985"]
+    for v in validations:
+        fluid = v.config.fluid
+        assert v.config.analysis == "transient" and fluid.blood_flow == pytest.approx(0.039 / 60.0, rel=1e-12), v.name
+        exchange = fluid.capillary_filtration + calibrate_venous_conductance(fluid) + blood_conductance(fluid)
+        storage = 1.0 / v.config.tissue.trabecular.biot_modulus + fluid.vascular_storage
+        assert storage == pytest.approx(60.0 * exchange / math.log(10.0), rel=5e-3), v.name
+
+
 BAD_FILES = {
     "unknown_key": ({"measurment": MEASURED}, "unknown key 'measurment'"),
     "no_source": ({"measurement": {"source": None}}, "key 'measurement.source'"),
@@ -84,19 +97,6 @@ BAD_FILES = {
     "missing_case": ({"case": "no_such_case.yaml"}, "no_such_case.yaml' does not exist"),
     "bad_set": ({"set": {"fluid.target_presure": "25 mmHg"}}, "unknown key 'fluid.target_presure'"),
 }  # fmt: skip
-
-
-def test_the_blood_flow_files_are_the_in_vivo_transient_rows_with_the_term():
-    """configs/validation/with_blood_flow/ (docs/validation.md 3): the tourniquet and stress-test rows, transient, with
-    Cook's 0.039 mL/min/mL and the c_vasc of a 60 s filling time, S = t90 (L + G_v + G_b) / ln 10, to 3 digits."""
-    validations = load_validations([DEFAULT_FILES / "with_blood_flow"])
-    assert sorted(v.spec.measurement.study for v in validations) == ["beverly2019", "beverly2019", "ficat1985", "ficat1985"]
-    for v in validations:
-        fluid = v.config.fluid
-        assert v.config.analysis == "transient" and fluid.blood_flow == pytest.approx(0.039 / 60.0, rel=1e-12), v.name
-        exchange = fluid.capillary_filtration + calibrate_venous_conductance(fluid) + blood_conductance(fluid)
-        storage = 1.0 / v.config.tissue.trabecular.biot_modulus + fluid.vascular_storage
-        assert storage == pytest.approx(60.0 * exchange / math.log(10.0), rel=5e-3), v.name
 
 
 @pytest.mark.parametrize("name", list(BAD_FILES))
