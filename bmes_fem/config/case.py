@@ -247,7 +247,7 @@ class Fluid(Section):
     vascular_storage: Annotated[Compliance, Field(ge=0.0)] = 2.32e-7
     # marrow blood flow per tissue volume [1/s] (e.g. "0.04 mL/min/mL"); 0: no blood throughflow term. In a transient,
     # an excess of p over the run's initial state drives extra venous blood outflow G_b = F / (p0 - p_v) per Pa
-    # (docs/model.md 4.7); the steady balances do not see it
+    # (docs/model.md 4.8); the steady balances do not see it
     blood_flow: Annotated[Rate, Field(ge=0.0)] = 0.0
     # true: q_cap = L (p_eff - p), absorbing where p > p_eff; false: q_cap = L (p_eff - p)^+, filtration only
     # (revised Starling principle, Levick & Michel 2010; docs/model.md 4.6)

@@ -56,9 +56,7 @@ def pressure_operator(
     """A(p, q) = (kappa grad p, grad q) + ((L + G_v + G_b) p, q)_x + sum <h p, q>; (., .)_x integrates the exchange
     terms with ``exchange_dx`` (at the vertices: a lumped, M-matrix reaction term; bmes_fem.physics.boundary_conditions).
     G_b (``blood_conductance``): the blood throughflow of a transient, 0 in a steady balance."""
-    exchange = filtration + venous_conductance
-    if not isinstance(blood_conductance, float) or blood_conductance != 0.0:
-        exchange = exchange + blood_conductance
+    exchange = filtration + venous_conductance + blood_conductance  # UFL drops a 0.0: the form is unchanged without G_b
     form = ufl.inner(mobility * ufl.grad(p), ufl.grad(q)) * dx + exchange * p * q * exchange_dx
     for conductance, _, ds in drainage:
         form += conductance * p * q * ds
