@@ -149,6 +149,27 @@ def test_shipped_rows_fit_their_parameters_on_67_runs():
     assert {v.study for v in validations} == {"altai2021", "arnoldi1972", "beverly2019", "downey1988", "ficat1985", "hofmann1993", "hungerford1975", "uchio2001"}
 
 
+def test_the_blood_flow_cross_validation_fits_c_vasc_on_the_in_vivo_transients_with_the_term():
+    """configs/validation/with_blood_flow/ (docs/validation.md 3): the 13 other shipped rows and the four in-vivo
+    transients with Cook's blood flow under the spec with the wider c_vasc bounds: the same parameters apply as under
+    the shipped spec, on as many distinct runs, and the blood flow reaches every run of the four rows."""
+    folder = DEFAULT_FILES / "with_blood_flow"
+    others = [path for path in sorted(DEFAULT_FILES.glob("*.yaml")) if not any(k in path.name for k in ("beverly2019", "stress_test", "cross_validation"))]
+    validations = load_validations([*others, folder / "cross_validated"])
+    spec = load_spec(folder / "cross_validation.yaml", validations)
+    shipped = load_validations([DEFAULT_FILES])
+    shipped_spec = load_spec(DEFAULT_SPEC, shipped)
+    active = {v.name.removesuffix("_blood_flow"): [spec.parameters[i].path for i in spec.active(v)] for v in validations}
+    assert active == {v.name: [shipped_spec.parameters[i].path for i in shipped_spec.active(v)] for v in shipped}
+    storage = next(p for p in spec.parameters if p.path == "fluid.vascular_storage")
+    assert (storage.low, storage.high) == pytest.approx((2e-6, 1e-4))
+    rows = plan(spec, validations)
+    assert len({case_key(config) for row in rows for config in row.configs.values()}) == 67
+    for row in rows:
+        flows = {config.fluid.blood_flow for config in row.configs.values()}
+        assert flows == ({0.039 / 60.0} if row.name.endswith("_blood_flow") else {0.0}), row.name
+
+
 # -- priors and likelihoods -------------------------------------------------------------------------------------------
 
 
