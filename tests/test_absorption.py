@@ -71,10 +71,13 @@ def _probe_history(config) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return np.array(times), np.array(pressures), np.array(solves)
 
 
-def _filtration_only_step(previous: float, dt: float, S: float, L: float, G_v: float, p_eff: float, p_v: float) -> float:
-    """p of S (p - p^n-1) + dt G_v (p - p_v) = dt L (p_eff - p)^+, one backward-Euler step of the filtration-only law."""
-    above = (S * previous + dt * G_v * p_v) / (S + dt * G_v)
-    return above if above >= p_eff else (S * previous + dt * (L * p_eff + G_v * p_v)) / (S + dt * (L + G_v))
+def _filtration_only_step(
+    previous: float, dt: float, S: float, L: float, G_v: float, p_eff: float, p_v: float, G_b: float = 0.0, p_b: float = 0.0
+) -> float:
+    """p of S (p - p^n-1) + dt G_v (p - p_v) + dt G_b (p - p_b) = dt L (p_eff - p)^+, one backward-Euler step of the
+    filtration-only law (with the blood throughflow G_b (p - p_b) when G_b > 0)."""
+    above = (S * previous + dt * (G_v * p_v + G_b * p_b)) / (S + dt * (G_v + G_b))
+    return above if above >= p_eff else (S * previous + dt * (L * p_eff + G_v * p_v + G_b * p_b)) / (S + dt * (L + G_v + G_b))
 
 
 @pytest.mark.mpi
@@ -327,3 +330,27 @@ def test_blood_throughflow_relaxes_towards_the_initial_state_shifted_by_the_veno
     assert pressures[0] == pytest.approx(start, rel=1e-12) and (solves[1:] == 1).all()
     assert np.allclose(pressures, p_inf + (start - p_inf) * (1.0 + time_step_s / tau) ** -np.arange(len(pressures)), rtol=1e-10, atol=0.0)
     assert abs(p_inf - analytic.uniform_steady_pressure(L, p_eff, G_v, p_v)) > 15.0 * PA_PER_MMHG  # the term moves p_inf by 18.7 mmHg
+
+
+@pytest.mark.mpi
+def test_blood_throughflow_with_filtration_only_steps_to_the_fixed_point_of_the_cut_off_law():
+    """The same release without reabsorption (the law of the stress tests): the excess leaves through the veins and
+    the blood, S dp/dt = -G_v (p - p_v) - G_b (p - p_i + dp_v) while p > p_eff, the linear law below; each FE step lies
+    within 1.001e-3 of the larger of its change and the previous step's from that step's exact backward-Euler value
+    (`_filtration_only_step` with G_b), as the cut-off's stopping test promises, and p crosses p_eff on the way."""
+    time_step_s = 2.0
+    config = _lumped(time_step_s, reabsorption=False, end_time_s=20.0, blood_flow="0.04 mL/min/mL")
+    constants = _lumped_constants(config)
+    S, L, G_v = constants["storage"], constants["filtration"], constants["venous_conductance"]
+    p_eff, p_v = constants["effective_capillary_pressure"], constants["venous_pressure"]
+    G_b, rise = blood_conductance(config.fluid), VENOUS_RISE_MMHG * PA_PER_MMHG
+    _, pressures, _ = _probe_history(config)
+    start = pressures[0]
+    assert start == pytest.approx(p_v + rise, rel=1e-10)  # the filtration-only occluded state: p = p_v + 30 mmHg
+    limits = np.array([_filtration_only_step(p, time_step_s, S, L, G_v, p_eff, p_v, G_b, start - rise) for p in pressures[:-1]])
+    previous_changes = np.abs(np.diff(pressures[:-1], prepend=pressures[0]))
+    bounds = 1.001e-3 * np.maximum(np.abs(limits - pressures[:-1]), previous_changes)
+    assert (np.abs(pressures[1:] - limits) <= bounds).all(), np.abs(pressures[1:] - limits) / bounds
+    assert pressures[0] > p_eff > pressures[-1]
+    without = _filtration_only_step(start, time_step_s, S, L, G_v, p_eff, p_v)  # the first step without the term
+    assert abs(pressures[1] - without) > 100.0 * bounds[0]
